@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up vlforge on a fresh Debian machine with Python 3.11: system packages, a venv in .venv,
+# PyTorch's CPU wheel pinned first (an unpinned torch pulls a multi-GB CUDA build), then the project.
+# Idempotent and quick on a second run: it skips what is already in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+# System packages: Chromium for the web source and report tests; run only where something is missing.
+apt_pkgs=(chromium fonts-dejavu-core)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+
+# Reinstall only when the dependency list changed.
+stamp=.venv/.vlforge-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing Python packages into .venv (first time: about a minute)"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q "torch==2.13.0"
+  .venv/bin/pip install -q -e '.[all]'
+  .venv/bin/pip check
+  echo "$want" > "$stamp"
+fi
