@@ -1,0 +1,1 @@
+"""vlforge's core: the sample schema, the stage protocol, the Ray Data runner, shards and the CLI."""

@@ -1,0 +1,120 @@
+"""Run configuration as data: one TOML file, validated once at start, overridden by CLI flags.
+
+Every setting lives in a section of dataclasses below; an unknown key or a value of the wrong
+type stops the run before any work starts, with a message that names the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from filters.image import ImageFilterConfig
+from filters.text import TextFilterConfig
+from sources.pdf import PdfConfig
+
+SOURCES = ("pdf", "web", "chart")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who wrote the config or typed the command."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How and where a run executes. `limit` caps the items (pages) planned, for a quick look."""
+
+    source: str = "pdf"
+    inputs: tuple[str, ...] = ()
+    out: str = ""
+    ray_address: str | None = None
+    num_cpus: int | None = None
+    limit: int | None = None
+    shard_rows: int = 1000
+    write_rejects: bool = True
+    filters: bool = True
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    image: ImageFilterConfig = field(default_factory=ImageFilterConfig)
+    text: TextFilterConfig = field(default_factory=TextFilterConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole run: [run], [pdf] and [filters.*] sections of the TOML file."""
+
+    run: RunSettings = field(default_factory=RunSettings)
+    pdf: PdfConfig = field(default_factory=PdfConfig)
+    filters: FilterSettings = field(default_factory=FilterSettings)
+
+    def fingerprint(self) -> str:
+        """A hash of every setting that changes the samples, so a resume never mixes two settings."""
+        d = to_dict(self)
+        for k in ("out", "ray_address", "num_cpus"):
+            d["run"].pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def replace(self, section: str, **changes: Any) -> Config:
+        """A copy with some keys of one section changed (None values are ignored, as for absent flags)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
+
+
+def to_dict(obj: Any) -> Any:
+    """A JSON-able view of a config, for the manifest."""
+    d = dataclasses.asdict(obj)
+    return json.loads(json.dumps(d))
+
+
+def load(path: str | Path | None) -> Config:
+    """Read and validate a TOML config (None gives the defaults)."""
+    if path is None:
+        return Config()
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return _build(Config, data, prefix="")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"unknown config key '{prefix}{key}' (known in this section: {', '.join(sorted(names))})")
+        kwargs[key] = _coerce(hints[key], value, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, prefix=f"{key}.")
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        return tuple(_coerce(args[0], v, key) for v in value)
+    if type(None) in args:  # Optional[X]
+        inner = next(a for a in args if a is not type(None))
+        return _coerce(inner, value, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"config key '{key}' must be {tp.__name__}, got {value!r}")
+    return value

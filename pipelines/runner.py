@@ -1,0 +1,187 @@
+"""The runner: maps a pipeline (a source and a list of stages) onto Ray Data and commits its output.
+
+This is the only module that knows Ray Data. A source's units become a dataset, each unit is
+expanded on a worker, each stage becomes one ``map_batches`` (a task pool, or an actor pool for
+stages that hold a model), and a final writer op writes Parquet parts that the driver commits as
+they arrive, so memory stays bounded and a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipelines import ray_env
+from pipelines.schema import ERROR_COL, UNIT_COL, UNIT_ROWS_COL, meta_json, to_table
+from pipelines.shards import ShardStore, write_part
+from pipelines.stage import Source, Stage, Unit, failure, run_guarded
+
+PIPELINE_VERSION = "vlforge/0.1.0"
+
+
+@dataclass
+class Pipeline:
+    """What a run does, readable as a list: a source, then its stages in order."""
+
+    source: Source
+    stages: list[Stage] = field(default_factory=list)
+
+    def versions(self) -> dict[str, str]:
+        return {"pipeline": PIPELINE_VERSION, "source": self.source.qualified_name,
+                **{s.name: s.qualified_name for s in self.stages}}
+
+
+@dataclass
+class RunOptions:
+    """Where and how to run; see `pipelines.config.RunSettings` for the user-facing names."""
+
+    out: Path
+    inputs: Sequence[str] = ()
+    limit: int | None = None
+    fresh: bool = False
+    ray_address: str | None = None
+    num_cpus: int | None = None
+    shard_rows: int = 1000
+    write_rejects: bool = True
+    fingerprint: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    out: Path
+    stats: dict[str, Any]
+    units_total: int
+    units_run: int
+    items: int
+    inputs: int
+    seconds: float
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else 0.0
+
+
+def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
+    """Run a pipeline into `opts.out`, resuming whatever an earlier run of the same settings left."""
+    started = time.perf_counter()
+    store = ShardStore.open(opts.out, opts.fingerprint, opts.config, fresh=opts.fresh)
+    units = pipeline.source.plan(opts.inputs, opts.limit)
+    done = store.completed_units()
+    todo = [u for u in units if u.id not in done]
+    skip_ids = store.committed_ids_of_partial_units()
+    store.save(versions=pipeline.versions(), units_total=len(units), complete=False)
+    cluster: dict[str, Any] = {}
+    if todo:
+        cluster = ray_env.connect(opts.ray_address, opts.num_cpus)
+        for record in _execute(pipeline, todo, opts, skip_ids):
+            store.commit(record)
+    items = sum(u.size for u in todo)
+    seconds = time.perf_counter() - started
+    summary = {
+        "inputs": len({u.uri for u in units}),
+        "items": sum(u.size for u in units),
+        "item_name": pipeline.source.item_name,
+        "units": len(units),
+        "this_run": {"units": len(todo), "items": items, "seconds": round(seconds, 3),
+                     "items_per_second": round(items / seconds, 3) if seconds else 0.0, "cluster": cluster},
+    }
+    stats = store.finalize(summary)
+    return RunResult(opts.out, stats, len(units), len(todo), items, summary["inputs"], seconds)
+
+
+def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str]):
+    """Build the Ray Data plan and yield each part record as the writer finishes it."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = True
+    ctx.print_on_execution_start = False
+    ds = ray.data.from_items([u.to_row() for u in units], override_num_blocks=min(len(units), 10_000))
+    src = pipeline.source
+    ds = ds.map_batches(functools.partial(_expand_units, src, pipeline.versions()), batch_size=1,
+                        batch_format="pyarrow", num_cpus=src.resources.num_cpus)
+    for stage in pipeline.stages:
+        ds = _map_stage(ds, stage)
+    # A distinct CPU share keeps the writer out of Ray's operator fusion: fused into the stages
+    # above, its large batch would make every upstream task wait for a whole shard of units.
+    ds = ds.map_batches(functools.partial(_write_batch, str(opts.out), skip_ids, opts.write_rejects),
+                        batch_size=opts.shard_rows, batch_format="pyarrow", num_cpus=0.25)
+    for row in ds.iter_rows():
+        yield json.loads(row["record"])
+
+
+def _map_stage(ds, stage: Stage):
+    r = stage.resources
+    common = {"batch_size": r.batch_size, "batch_format": "pyarrow", "num_cpus": r.num_cpus}
+    if r.num_gpus:
+        common["num_gpus"] = r.num_gpus
+    if r.actor:
+        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), concurrency=r.concurrency or 1, **common)
+    return ds.map_batches(functools.partial(_run_stage, stage), **common)
+
+
+_ready: set[str] = set()
+
+
+def _run_stage(stage: Stage, batch: pa.Table) -> pa.Table:
+    """Task-pool form: set the stage up once per worker process, then run it guarded."""
+    key = f"{stage.qualified_name}:{id(type(stage))}"
+    if key not in _ready:
+        stage.setup()
+        _ready.add(key)
+    return run_guarded(stage, batch)
+
+
+class _StageActor:
+    """Actor-pool form: `setup()` (model loading) runs once when the actor starts."""
+
+    def __init__(self, stage: Stage):
+        self.stage = stage
+        stage.setup()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return run_guarded(self.stage, batch)
+
+
+def _expand_units(source: Source, versions: dict[str, str], batch: pa.Table) -> pa.Table:
+    """Worker side of a source: expand units into rows; a unit that raises becomes one error row."""
+    key = f"source:{source.qualified_name}"
+    if key not in _ready:
+        source.setup()
+        _ready.add(key)
+    rows: list[dict[str, Any]] = []
+    for unit in (Unit.from_row(r) for r in batch.to_pylist()):
+        try:
+            produced = list(source.expand(unit))
+        except Exception as e:
+            produced = [failure(source=source.name, uri=unit.uri, locator="document",
+                                stage=source.qualified_name, error=e)]
+        if not produced:
+            produced = [failure(source=source.name, uri=unit.uri, locator=unit.id, stage=source.qualified_name,
+                                error_type="NothingExtracted", message=f"{unit.id} produced no samples")]
+        for row in produced:
+            row[UNIT_COL], row[UNIT_ROWS_COL] = unit.id, len(produced)
+            row.setdefault("keep", True)
+            if row.get(ERROR_COL) is None:
+                row["meta"] = _with_versions(row.get("meta"), versions)
+        rows.extend(produced)
+    return to_table(rows)
+
+
+def _with_versions(meta: str | None, versions: dict[str, str]) -> str:
+    d = json.loads(meta) if meta else {}
+    d["versions"] = versions
+    return meta_json(d)
+
+
+def _write_batch(out: str, skip_ids: frozenset[str], write_rejects: bool, batch: pa.Table) -> pa.Table:
+    record = write_part(batch, out, skip_ids, write_rejects)
+    return pa.table({"record": [json.dumps(record)]})

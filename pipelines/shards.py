@@ -1,0 +1,240 @@
+"""The shard sink: workers write parts to temp names; the driver commits them into the manifest.
+
+Exactly-once output after any crash rests on one rule: *the manifest is the truth*. A worker writes
+a batch as temp Parquet files (kept samples, rejects, errors) and returns a small record of what
+it wrote; the driver renames the files to their final numbered names and then atomically rewrites
+``manifest.json``. A kill at any moment leaves either a committed part or files the manifest does
+not know, which the next run deletes and redoes. Each commit also records how many rows of each
+input unit it holds, so a rerun skips units that are complete and, for the few units that were
+cut off mid-way, skips exactly the rows already committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.schema import ERROR_COL, ERROR_SCHEMA, SAMPLE_SCHEMA, UNIT_COL, UNIT_ROWS_COL
+
+MANIFEST = "manifest.json"
+TMP_DIR = ".tmp"
+PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors"}  # kind of part -> folder
+
+
+def part_name(n: int) -> str:
+    return f"part-{n:05d}.parquet"
+
+
+def _write(table: pa.Table, path: Path) -> str:
+    # Images are already compressed (PNG/JPEG); zstd pays only on the text-like columns.
+    compression = {name: ("none" if name == "image" else "zstd") for name in table.column_names}
+    pq.write_table(table, path, compression=compression, row_group_size=256)
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_part(batch: pa.Table, out_dir: str, skip_ids: frozenset[str] = frozenset(),
+               write_rejects: bool = True) -> dict[str, Any]:
+    """Write one batch as temp parts (worker side) and describe them for the driver's commit."""
+    if skip_ids:
+        batch = batch.filter(pc.invert(pc.is_in(batch.column("id"), pa.array(sorted(skip_ids)))))
+    tmp = Path(out_dir) / TMP_DIR
+    tmp.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex
+    is_error = pc.fill_null(pc.is_valid(batch.column(ERROR_COL)), False)
+    rows = batch.filter(pc.invert(is_error))
+    kept_mask = pc.fill_null(rows.column("keep"), True)
+    parts: dict[str, tuple[pa.Table, pa.Schema]] = {
+        "shards": (rows.filter(kept_mask).select(SAMPLE_SCHEMA.names), SAMPLE_SCHEMA),
+        "errors": (_errors_table(batch.filter(is_error)), ERROR_SCHEMA),
+    }
+    rejected = rows.filter(pc.invert(kept_mask)).select(SAMPLE_SCHEMA.names)
+    if write_rejects:
+        parts["rejects"] = (rejected, SAMPLE_SCHEMA)
+    record: dict[str, Any] = {"files": {}, "rows": {}, "sha256": {}}
+    for kind, (table, schema) in parts.items():
+        record["rows"][kind] = table.num_rows
+        if table.num_rows == 0:
+            continue
+        path = tmp / f"{token}-{kind}.parquet"
+        record["sha256"][kind] = _write(table.cast(schema), path)
+        record["files"][kind] = str(path)
+    record["rows"]["rejects"] = rejected.num_rows
+    units = Counter(batch.column(UNIT_COL).to_pylist())
+    totals = dict(zip(batch.column(UNIT_COL).to_pylist(), batch.column(UNIT_ROWS_COL).to_pylist(), strict=True))
+    record["units"] = {u: [n, totals[u]] for u, n in units.items()}
+    record["stats"] = _stats(rows, rejected, batch.filter(is_error))
+    return record
+
+
+def _errors_table(errors: pa.Table) -> pa.Table:
+    recs = [json.loads(e) for e in errors.column(ERROR_COL).to_pylist()]
+    return pa.table({
+        "id": errors.column("id"), "uri": errors.column("uri"), "locator": errors.column("locator"),
+        "source": errors.column("source"),
+        "stage": [r["stage"] for r in recs], "error_type": [r["error_type"] for r in recs],
+        "message": [r["message"] for r in recs],
+    }, schema=ERROR_SCHEMA)
+
+
+def _stats(rows: pa.Table, rejected: pa.Table, errors: pa.Table) -> dict[str, dict[str, int]]:
+    def count(table: pa.Table, col: str) -> dict[str, int]:
+        return {("unknown" if k is None else str(k)): v for k, v in Counter(table.column(col).to_pylist()).items()}
+
+    kept = rows.filter(pc.fill_null(rows.column("keep"), True))
+    tags = Counter(t for ts in kept.column("tags").to_pylist() if ts for t in ts)
+    return {
+        "kept_by_kind": count(kept, "kind"),
+        "kept_by_source": count(kept, "source"),
+        "kept_by_lang": count(kept, "lang"),
+        "kept_by_tag": dict(tags),
+        "dropped_by_reason": count(rejected, "drop_reason"),
+        "errors_by_type": {str(k): v for k, v in Counter(json.loads(e)["error_type"]
+                                                         for e in errors.column(ERROR_COL).to_pylist()).items()},
+    }
+
+
+@dataclass
+class ShardStore:
+    """The driver's view of an output folder: the manifest, commits, resume state."""
+
+    out: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, out: str | Path, fingerprint: str, config: dict[str, Any], fresh: bool) -> ShardStore:
+        """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done."""
+        out = Path(out)
+        if fresh and out.exists():
+            for name in (*PARTS.values(), TMP_DIR, MANIFEST, "errors.parquet", "stats.json"):
+                target = out / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / MANIFEST
+        if path.exists():
+            manifest = json.loads(path.read_text())
+            if manifest.get("fingerprint") != fingerprint:
+                raise ResumeMismatch(
+                    f"{out} holds a run with other settings (fingerprint {manifest.get('fingerprint')} vs "
+                    f"{fingerprint}); rerun with --fresh to start over, or choose another --out")
+        else:
+            manifest = {"format": 1, "fingerprint": fingerprint, "config": config, "commits": [],
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        store = cls(out, manifest)
+        store._remove_uncommitted()
+        return store
+
+    # -- resume --------------------------------------------------------------------------------
+    def _remove_uncommitted(self) -> None:
+        known = {(PARTS[kind], name) for c in self.manifest["commits"] for kind, name in c["files"].items()}
+        for folder in PARTS.values():
+            d = self.out / folder
+            if d.is_dir():
+                for f in d.glob("*.parquet"):
+                    if (folder, f.name) not in known:
+                        f.unlink()
+        shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
+
+    def unit_rows(self) -> dict[str, list[int]]:
+        """unit id -> [rows committed, rows the unit produces]."""
+        seen: dict[str, list[int]] = {}
+        for c in self.manifest["commits"]:
+            for u, (n, total) in c["units"].items():
+                acc = seen.setdefault(u, [0, total])
+                acc[0] += n
+        return seen
+
+    def completed_units(self) -> set[str]:
+        return {u for u, (n, total) in self.unit_rows().items() if n >= total}
+
+    def committed_ids_of_partial_units(self) -> frozenset[str]:
+        """Ids already committed for units that were cut off mid-way; their rerun must skip these."""
+        partial = {u for u, (n, total) in self.unit_rows().items() if n < total}
+        ids: set[str] = set()
+        for c in self.manifest["commits"]:
+            if partial & c["units"].keys():
+                for kind, name in c["files"].items():
+                    ids.update(pq.read_table(self.out / PARTS[kind] / name, columns=["id"]).column("id").to_pylist())
+        return frozenset(ids)
+
+    # -- commit --------------------------------------------------------------------------------
+    def commit(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Move a worker's temp parts to their numbered names, then record them in the manifest."""
+        n = len(self.manifest["commits"])
+        files = {}
+        for kind, tmp in record["files"].items():
+            dest = self.out / PARTS[kind] / part_name(n)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+            files[kind] = dest.name
+        entry = {"n": n, "files": files, "rows": record["rows"], "sha256": record["sha256"],
+                 "units": record["units"], "stats": record["stats"]}
+        self.manifest["commits"].append(entry)
+        self.save()
+        return entry
+
+    def save(self, **updates: Any) -> None:
+        self.manifest.update(updates)
+        tmp = self.out / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
+        os.replace(tmp, self.out / MANIFEST)
+
+    # -- finish --------------------------------------------------------------------------------
+    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Write errors.parquet and stats.json from all commits, and mark the manifest complete."""
+        error_files = [self.out / PARTS["errors"] / c["files"]["errors"]
+                       for c in self.manifest["commits"] if "errors" in c["files"]]
+        errors = (pa.concat_tables([pq.read_table(f) for f in error_files]).cast(ERROR_SCHEMA)
+                  if error_files else ERROR_SCHEMA.empty_table())
+        pq.write_table(errors, self.out / "errors.parquet")
+        stats = self.stats()
+        stats.update(summary)
+        (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
+        shards = [{"path": f"shards/{c['files']['shards']}", "rows": c["rows"]["shards"],
+                   "sha256": c["sha256"]["shards"]} for c in self.manifest["commits"] if "shards" in c["files"]]
+        self.save(complete=True, shards=shards, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                  units_completed=sorted(self.completed_units()))
+        shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
+        return stats
+
+    def stats(self) -> dict[str, Any]:
+        totals: dict[str, Counter[str]] = {}
+        for c in self.manifest["commits"]:
+            for key, counts in c["stats"].items():
+                totals.setdefault(key, Counter()).update(counts)
+        out: dict[str, Any] = {k: dict(sorted(v.items())) for k, v in totals.items()}
+        out["kept"] = sum(c["rows"]["shards"] for c in self.manifest["commits"])
+        out["dropped"] = sum(c["rows"].get("rejects", 0) for c in self.manifest["commits"])
+        out["errors"] = sum(c["rows"]["errors"] for c in self.manifest["commits"])
+        out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"])
+        return out
+
+
+class ResumeMismatch(RuntimeError):
+    """The output folder holds a run made with other settings."""
+
+
+def read_shards(out: str | Path, folder: str = "shards") -> pa.Table:
+    """All rows of a finished run's shards (or rejects), for tests, reports and notebooks."""
+    files: Iterable[Path] = sorted((Path(out) / folder).glob("part-*.parquet"))
+    tables = [pq.read_table(f) for f in files]
+    return pa.concat_tables(tables) if tables else SAMPLE_SCHEMA.empty_table()

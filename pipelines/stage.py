@@ -1,0 +1,175 @@
+"""The stage and source protocols: the only things the runner knows about the work it schedules.
+
+A *stage* is a callable over a batch of samples (a ``pyarrow.Table`` of the sample schema). It has a
+name and version (recorded in every sample's provenance and in the manifest), the columns it reads
+and writes, and the resources it needs. ``setup()`` loads models once per worker; ``process()``
+does the work. A stage is a plain object, testable by calling it on a small table without Ray; the
+runner maps it onto Ray Data's ``map_batches`` (a task pool, or an actor pool when ``actor=True``).
+
+A *source* expands a unit of work (a page range of one PDF, a site, a chart spec) into samples.
+``plan()`` runs on the driver and must be cheap; ``expand()`` runs on workers.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.schema import ERROR_COL, sample_id
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one worker of a stage needs, and how it is scheduled.
+
+    `actor=True` keeps the stage alive in a pool of `concurrency` workers, so a model loads once
+    per worker instead of once per batch.
+    """
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    actor: bool = False
+    concurrency: int | None = None
+    batch_size: int = 32
+
+
+class Stage(ABC):
+    """A step over batches of samples: annotator, filter, tagger or instruction builder."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    resources: Resources = Resources()
+
+    def setup(self) -> None:  # noqa: B027 - optional hook, a no-op for stages without a model
+        """Load models or open pools; called once per worker before the first batch."""
+
+    @abstractmethod
+    def process(self, batch: pa.Table) -> pa.Table:
+        """Return the batch with this stage's columns filled; never drop rows."""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One independent piece of a source's work; the grain of resume.
+
+    `id` must be stable across runs for the same input and settings. `size` is the number of items
+    (pages, URLs, charts) the unit covers, for progress and the items/s figure.
+    """
+
+    id: str
+    uri: str
+    size: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"unit": json.dumps({"id": self.id, "uri": self.uri, "size": self.size, "params": self.params})}
+
+    @staticmethod
+    def from_row(row: dict[str, Any]) -> Unit:
+        d = json.loads(row["unit"])
+        return Unit(d["id"], d["uri"], d["size"], d["params"])
+
+
+class Source(ABC):
+    """Turns inputs into units (on the driver), and each unit into sample rows (on a worker)."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    item_name: ClassVar[str] = "items"  # what a unit's `size` counts, e.g. "pages"
+    resources: Resources = Resources(batch_size=1)
+
+    @abstractmethod
+    def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
+        """List the units of work for these inputs, at most `limit` items in all."""
+
+    @abstractmethod
+    def expand(self, unit: Unit) -> Iterable[dict[str, Any]]:
+        """Yield the sample rows (and `failure()` rows) of one unit. Raising records the whole unit as failed."""
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Open long-lived resources (a browser pool); called once per worker."""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+class InputError(Exception):
+    """A bad input, described for a person: `error_type` is a short class such as EncryptedPDF."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def failure(*, source: str, uri: str, locator: str, stage: str, error: BaseException | None = None,
+            error_type: str | None = None, message: str | None = None) -> dict[str, Any]:
+    """A row that records an input that could not be processed; the runner routes it to errors.parquet."""
+    if error is not None:
+        error_type = error_type or getattr(error, "error_type", None) or type(error).__name__
+        message = message or str(error) or repr(error)
+    error_type = error_type or "Error"
+    message = message or "unknown error"
+    return {
+        "id": sample_id(source, uri, locator, f"error:{stage}:{error_type}"),
+        "source": source,
+        "uri": uri,
+        "locator": locator,
+        "keep": False,
+        "drop_reason": f"error:{error_type}",
+        ERROR_COL: json.dumps({"stage": stage, "error_type": error_type, "message": message}),
+    }
+
+
+def run_guarded(stage: Stage, batch: pa.Table) -> pa.Table:
+    """Run `stage` on the good rows of `batch`, passing error rows through untouched.
+
+    If the stage raises on a batch, each row is retried alone, so one bad sample becomes one error
+    row and every good sample in the same batch is kept.
+    """
+    from pipelines.schema import conform
+
+    if batch.num_rows == 0:
+        return batch
+    ok_mask = pc.is_null(batch.column(ERROR_COL))
+    if not pc.all(ok_mask).as_py():
+        good = batch.filter(ok_mask)
+        bad = batch.filter(pc.invert(ok_mask))
+        return pa.concat_tables([run_guarded(stage, good), bad]) if good.num_rows else bad
+    try:
+        return conform(stage.process(batch))
+    except Exception:
+        if batch.num_rows == 1:
+            return _mark_failed(stage, batch)
+        return pa.concat_tables([run_guarded(stage, batch.slice(i, 1)) for i in range(batch.num_rows)])
+
+
+def _mark_failed(stage: Stage, row: pa.Table) -> pa.Table:
+    from pipelines.schema import conform
+
+    exc = traceback.format_exc(limit=1).strip().splitlines()[-1]
+    error_type, _, message = exc.partition(": ")
+    rec = json.dumps({"stage": stage.qualified_name, "error_type": error_type.split(".")[-1],
+                      "message": message or error_type})
+    row = conform(row)
+    row = row.set_column(row.schema.get_field_index(ERROR_COL), ERROR_COL, pa.array([rec], pa.string()))
+    row = row.set_column(row.schema.get_field_index("keep"), "keep", pa.array([False]))
+    return row
+
+
+def column(batch: pa.Table, name: str) -> list[Any]:
+    """A column as Python values; a small helper so stages read naturally."""
+    return batch.column(name).to_pylist()

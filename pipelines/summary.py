@@ -1,0 +1,35 @@
+"""The table a run ends with: what went in, what came out, what was dropped and why, how fast."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.runner import RunResult
+
+
+def print_summary(result: RunResult, console: Console | None = None) -> None:
+    console = console or Console()
+    s = result.stats
+    item = s.get("item_name", "items")
+    t = Table(title="vlforge run summary", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("inputs", str(s.get("inputs", 0)))
+    t.add_row(item, str(s.get("items", 0)))
+    t.add_row("samples kept", str(s.get("kept", 0)))
+    for kind, n in s.get("kept_by_kind", {}).items():
+        t.add_row(f"  kind {kind}", str(n))
+    t.add_row("samples dropped", str(s.get("dropped", 0)))
+    for reason, n in s.get("dropped_by_reason", {}).items():
+        t.add_row(f"  {reason}", str(n))
+    t.add_row("errors", str(s.get("errors", 0)))
+    for etype, n in s.get("errors_by_type", {}).items():
+        t.add_row(f"  {etype}", str(n))
+    t.add_row("shards", str(s.get("shards", 0)))
+    if result.units_run < result.units_total:
+        t.add_row("resumed", f"{result.units_total - result.units_run} of {result.units_total} units already done")
+    t.add_row(f"{item}/s (this run)", f"{result.items_per_second:.1f}")
+    t.add_row("time", f"{result.seconds:.1f} s")
+    console.print(t)
+    console.print(f"output: {result.out.resolve()}  (shards/, errors.parquet, manifest.json, stats.json)")

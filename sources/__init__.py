@@ -1,0 +1,1 @@
+"""Sources: expand units of raw input (PDFs, sites, chart specs) into samples."""
