@@ -1,0 +1,142 @@
+"""Benchmark the PDF pipeline against a plain PyMuPDF loop doing the same work in the same run.
+
+    python bench/pdf.py [--copies 40] [--grow 10] [--workers 1 2] [--dpi 144]
+
+Both sides render every page at the same dpi, encode PNG, extract the text layer and write Parquet
+(the pipeline's filters are off, so the work is equal; a last line shows the pipeline with its
+filters on). The plain loop uses a process pool of the same size as the pipeline's Ray CPUs.
+Prints pages/s for each, their ratio, the 2-worker speed-up, and peak memory (driver plus every
+Ray process, RSS summed) for the corpus and for a corpus `--grow` times larger.
+Targets (issue 2): pipeline >= 0.85x plain loop at equal parallelism; 2 workers >= 1.7x 1 worker;
+peak memory flat as the corpus grows 10x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pymupdf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipelines import ray_env  # noqa: E402
+from pipelines.config import Config, to_dict  # noqa: E402
+from pipelines.recipes import build_pipeline  # noqa: E402
+from pipelines.runner import RunOptions, run  # noqa: E402
+from sources.corpus.make import make  # noqa: E402
+
+
+def plain_file(args: tuple[str, str, int]) -> int:
+    """The raw-library baseline for one file: render, PNG, text, one Parquet file."""
+    path, out, dpi = args
+    rows = {"image": [], "text": []}
+    with pymupdf.open(path) as doc:
+        for page in doc:
+            rows["image"].append(page.get_pixmap(dpi=dpi, alpha=False).tobytes("png"))
+            rows["text"].append(page.get_text("text"))
+    pq.write_table(pa.table(rows), Path(out) / (Path(path).stem + ".parquet"), compression="none")
+    return len(rows["text"])
+
+
+def plain_loop(files: list[Path], workers: int, dpi: int) -> float:
+    out = tempfile.mkdtemp(prefix="vlf-plain-")
+    t = time.perf_counter()
+    with mp.get_context("spawn").Pool(workers) as pool:
+        pages = sum(pool.map(plain_file, [(str(f), out, dpi) for f in files], chunksize=1))
+    return pages / (time.perf_counter() - t)
+
+
+class PeakMemory:
+    """Samples the summed RSS of this process and all Ray processes every 100 ms."""
+
+    def __init__(self):
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            procs = [me, *me.children(recursive=True)]
+            for p in psutil.process_iter(["name", "cmdline"]):
+                cmd = " ".join(p.info["cmdline"] or [])
+                if "ray" in cmd and p.pid != me.pid and p not in procs:
+                    procs.append(p)
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float, int]:
+    """Pages/s of the pipeline on a Ray instance of `workers` CPUs (start-up excluded), and peak memory."""
+    import ray
+
+    ray_env.connect(num_cpus=workers)
+    cfg = Config().replace("run", inputs=(str(corpus),), filters=filters).replace("pdf", dpi=dpi)
+    out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
+    with PeakMemory() as mem:
+        result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
+                                                     fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+    ray.shutdown()
+    return result.items_per_second, mem.peak
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--copies", type=int, default=40, help="copies of each sample document (2 pages each on average)")
+    p.add_argument("--grow", type=int, default=10, help="memory check: a corpus this many times larger")
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--dpi", type=int, default=144)
+    args = p.parse_args()
+
+    corpus = Path(tempfile.mkdtemp(prefix="vlf-corpus-"))
+    files = make(corpus, copies=args.copies)
+    pages = sum(pymupdf.open(f).page_count for f in files)
+    print(f"corpus: {len(files)} PDFs, {pages} pages, {args.dpi} dpi")
+    speeds = {}
+    for w in args.workers:
+        plain = plain_loop(files, w, args.dpi)
+        piped, peak = pipeline(corpus, w, args.dpi, filters=False)
+        speeds[w] = piped
+        print(f"workers={w}: pipeline {piped:6.1f} pages/s | plain PyMuPDF loop {plain:6.1f} pages/s | "
+              f"ratio {piped / plain:.2f} (target >= 0.85) | peak memory {peak / 2**30:.2f} GiB")
+    if 1 in speeds and 2 in speeds:
+        print(f"scaling: 2 workers / 1 worker = {speeds[2] / speeds[1]:.2f} (target >= 1.7)")
+    w = max(args.workers)
+    with_filters, _ = pipeline(corpus, w, args.dpi, filters=True)
+    print(f"workers={w}: pipeline with filters on {with_filters:6.1f} pages/s")
+    if args.grow > 1:
+        big = Path(tempfile.mkdtemp(prefix="vlf-corpus-big-"))
+        big_files = make(big, copies=args.copies * args.grow)
+        big_pages = sum(pymupdf.open(f).page_count for f in big_files)
+        _, small_peak = pipeline(corpus, w, args.dpi, filters=False)
+        speed, big_peak = pipeline(big, w, args.dpi, filters=False)
+        print(f"memory: {pages} pages peak {small_peak / 2**30:.2f} GiB | {big_pages} pages peak "
+              f"{big_peak / 2**30:.2f} GiB | growth x{big_peak / small_peak:.2f} for x{big_pages / pages:.0f} "
+              f"pages ({speed:.1f} pages/s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The command a user types, run as a subprocess: the demo build, bad usage, and SIGKILL then resume."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.shards import read_shards
+from sources.corpus.make import make
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def short_tmp() -> Path:
+    """Ray's socket paths must stay under 108 bytes, so its temp folder cannot live in pytest's deep tmp_path."""
+    return Path(tempfile.mkdtemp(prefix="vlf-"))
+
+
+def cli(*args: str, ray_tmp: Path | None = None, **kw) -> subprocess.Popen:
+    env = {**os.environ, "VLFORGE_RAY_TMP": str(ray_tmp or short_tmp()), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pipelines.build", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=timeout)
+    return proc.returncode, out
+
+
+def ray_processes(ray_tmp: Path) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(ray_tmp) in part for part in p.info["cmdline"] or []):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def contents(out: Path) -> dict[str, str]:
+    """id -> digest of the sample's content, over kept and rejected samples; fails on duplicates."""
+    rows = {}
+    for folder in ("shards", "rejects"):
+        for r in read_shards(out, folder).select(["id", "image", "text", "keep"]).to_pylist():
+            assert r["id"] not in rows, f"duplicate sample {r['id']}"
+            img = (r["image"] or {}).get("bytes") or b""
+            rows[r["id"]] = hashlib.sha256(img + (r["text"] or "").encode() + str(r["keep"]).encode()).hexdigest()
+    return rows
+
+
+def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
+    code, out = finish(cli("--source", "pdf", "--out", str(tmp_path / "out")))
+    assert code == 0, out
+    for label in ("inputs", "pages", "samples kept", "samples dropped", "errors", "shards", "pages/s"):
+        assert label in out
+    assert str((tmp_path / "out").resolve()) in out
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 12
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "errors.parquet", "manifest.json", "shards", "stats.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "pdf", "--input", "/no/such/folder"], "input /no/such/folder does not exist"),
+    (["--source", "pdf", "--dpi", "0"], "--dpi must be between"),
+    (["--source", "pdf", "--config", "/no/such.toml"], "config file /no/such.toml does not exist"),
+])
+def test_bad_usage_exits_non_zero_with_one_line(tmp_path, args, message):
+    code, out = finish(cli(*args, "--out", str(tmp_path / "o")), timeout=60)
+    assert code == 2
+    assert out.strip().splitlines() == [f"error: {out.strip().removeprefix('error: ')}"] and message in out
+
+
+def test_unknown_config_key_is_refused_before_any_work(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[pdf]\ndpi = 100\nrender_speed = 3\n")
+    code, out = finish(cli("--config", str(cfg), "--out", str(tmp_path / "o")), timeout=60)
+    assert code == 2 and "unknown config key 'pdf.render_speed'" in out
+    assert not (tmp_path / "o").exists()
+
+
+def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_output(tmp_path, bad_pdfs):
+    corpus = tmp_path / "corpus"
+    make(corpus, copies=25)  # 75 PDFs, 150 pages: long enough to be killed mid-way on a fast machine
+    (corpus / "bad").mkdir()
+    for p in bad_pdfs.values():
+        (corpus / "bad" / p.name).write_bytes(p.read_bytes())
+    cfg = tmp_path / "small-parts.toml"
+    cfg.write_text("[run]\nshard_rows = 4\n[pdf]\npages_per_unit = 2\n")
+    args = ["--source", "pdf", "--input", str(corpus), "--config", str(cfg), "--num-cpus", "1"]
+
+    ray_tmp = short_tmp()
+    killed_out = tmp_path / "killed"
+    proc = cli(*args, "--out", str(killed_out), ray_tmp=ray_tmp)
+    manifest = killed_out / "manifest.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.exists() and len(json.loads(manifest.read_text() or "{}").get("commits", [])) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert json.loads(manifest.read_text()).get("complete") is not True
+    time.sleep(3)
+    leftovers = ray_processes(ray_tmp)
+    print("ray processes alive after the driver's SIGKILL:", [p.name() for p in leftovers])
+    for p in leftovers:  # never let them outlive the test
+        p.kill()
+
+    faster = [a if a != "1" else "2" for a in args]  # the CPU count is not part of the output's settings
+    code, out = finish(cli(*faster, "--out", str(killed_out)))
+    assert code == 0, out
+    assert "already done" in out
+
+    code, out = finish(cli(*faster, "--out", str(tmp_path / "clean")))
+    assert code == 0, out
+
+    resumed, clean = contents(killed_out), contents(tmp_path / "clean")
+    assert resumed == clean and len(clean) > 290
+    errors = sorted(pq.read_table(killed_out / "errors.parquet").column("id").to_pylist())
+    assert errors == sorted(pq.read_table(tmp_path / "clean" / "errors.parquet").column("id").to_pylist())
+    assert len(errors) == len(bad_pdfs)
