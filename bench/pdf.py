@@ -28,6 +28,8 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config, to_dict  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
@@ -73,10 +75,8 @@ class PeakMemory:
                 if "ray" in cmd and p.pid != me.pid and p not in procs:
                     procs.append(p)
             for p in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += p.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             time.sleep(0.1)
 

@@ -9,8 +9,8 @@ they arrive, so memory stays bounded and a killed run resumes where it stopped.
 from __future__ import annotations
 
 import functools
-import math
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
