@@ -1,0 +1,16 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import Config, load
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    load(path)
+
+
+def test_pdf_example_states_the_defaults():
+    assert load(Path(__file__).resolve().parents[2] / "configs" / "pdf.toml") == Config()
