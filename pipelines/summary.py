@@ -30,6 +30,7 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
     if result.units_run < result.units_total:
         t.add_row("resumed", f"{result.units_total - result.units_run} of {result.units_total} units already done")
     t.add_row(f"{item}/s (this run)", f"{result.items_per_second:.1f}")
-    t.add_row("time", f"{result.seconds:.1f} s")
+    startup = result.seconds - result.work_seconds
+    t.add_row("time", f"{result.seconds:.1f} s ({startup:.1f} s of it Ray start-up and planning)")
     console.print(t)
     console.print(f"output: {result.out.resolve()}  (shards/, errors.parquet, manifest.json, stats.json)")
