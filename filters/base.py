@@ -35,7 +35,7 @@ class Filter(Stage):
         """Why this sample fails (a short drop_reason), or None when it passes."""
 
     def process(self, batch: pa.Table) -> pa.Table:
-        rows = batch.select([*self.reads, "kind", "quality", "keep", "drop_reason"]).to_pylist()
+        rows = batch.select(list(dict.fromkeys([*self.reads, "kind", "quality", "keep", "drop_reason"]))).to_pylist()
         quality, keep, drop = [], [], []
         for row in rows:
             q = dict(row["quality"] or dict.fromkeys(QUALITY_SCORES))

@@ -19,6 +19,18 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the machine may have no
 import ray  # noqa: E402
 
 
+def default_object_store_bytes() -> int:
+    """A tenth of RAM, kept between 512 MiB and 1 GiB.
+
+    Ray's own default (30% of RAM) lets streaming blocks spread over gigabytes of shared memory that
+    stay resident once touched, so a long run's footprint creeps up to that size. Our blocks are a
+    few MB (a unit of pages) and a shard batch is ~150 MB, so 1 GiB keeps every stage busy.
+    """
+    import psutil
+
+    return int(min(max(psutil.virtual_memory().total // 10, 512 << 20), 1 << 30))
+
+
 def connect(address: str | None = None, num_cpus: int | None = None,
             object_store_memory: int | None = None) -> dict[str, object]:
     """Make sure this process is a Ray driver; returns a few facts about the cluster for the summary.
@@ -27,6 +39,8 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     local instance sized to the machine (or `num_cpus`), on loopback only.
     """
     if not ray.is_initialized():
+        if address is None and object_store_memory is None:
+            object_store_memory = default_object_store_bytes()
         if address:
             ray.init(address=address, log_to_driver=True)
         else:

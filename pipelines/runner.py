@@ -177,10 +177,10 @@ def _expand_units(source: Source, versions: dict[str, str], batch: pa.Table) -> 
         try:
             produced = list(source.expand(unit))
         except Exception as e:
-            produced = [failure(source=source.name, uri=unit.uri, locator="document",
+            produced = [failure(source=source.name, uri=unit.uri, locator=unit.locator,
                                 stage=source.qualified_name, error=e)]
         if not produced:
-            produced = [failure(source=source.name, uri=unit.uri, locator=unit.id, stage=source.qualified_name,
+            produced = [failure(source=source.name, uri=unit.uri, locator=unit.locator, stage=source.qualified_name,
                                 error_type="NothingExtracted", message=f"{unit.id} produced no samples")]
         for row in produced:
             row[UNIT_COL], row[UNIT_ROWS_COL] = unit.id, len(produced)

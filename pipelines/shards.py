@@ -1,10 +1,12 @@
 """The shard sink: workers write parts to temp names; the driver commits them into the manifest.
 
-Exactly-once output after any crash rests on one rule: *the manifest is the truth*. A worker writes
-a batch as temp Parquet files (kept samples, rejects, errors) and returns a small record of what
-it wrote; the driver renames the files to their final numbered names and then atomically rewrites
-``manifest.json``. A kill at any moment leaves either a committed part or files the manifest does
-not know, which the next run deletes and redoes. Each commit also records how many rows of each
+Exactly-once output after any crash rests on one rule: *the commit journal is the truth*. A worker
+writes a batch as temp Parquet files (kept samples, rejects, errors) and returns a small record of
+what it wrote; the driver renames the files to their final numbered names and then appends the
+record to ``.commits.jsonl`` (flushed and fsynced; a torn last line is ignored). A kill at any
+moment leaves either a committed part or files the journal does not know, which the next run
+deletes and redoes. Appending keeps a commit O(1) however long the run; ``manifest.json`` is
+written whole at the start and the end of a run. Each commit also records how many rows of each
 input unit it holds, so a rerun skips units that are complete and, for the few units that were
 cut off mid-way, skips exactly the rows already committed.
 """
@@ -30,6 +32,7 @@ import pyarrow.parquet as pq
 from pipelines.schema import ERROR_COL, ERROR_SCHEMA, SAMPLE_SCHEMA, UNIT_COL, UNIT_ROWS_COL
 
 MANIFEST = "manifest.json"
+JOURNAL = ".commits.jsonl"
 TMP_DIR = ".tmp"
 PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors"}  # kind of part -> folder
 
@@ -122,7 +125,7 @@ class ShardStore:
         """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done."""
         out = Path(out)
         if fresh and out.exists():
-            for name in (*PARTS.values(), TMP_DIR, MANIFEST, "errors.parquet", "stats.json"):
+            for name in (*PARTS.values(), TMP_DIR, MANIFEST, JOURNAL, "errors.parquet", "stats.json"):
                 target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -137,8 +140,9 @@ class ShardStore:
                     f"{out} holds a run with other settings (fingerprint {manifest.get('fingerprint')} vs "
                     f"{fingerprint}); rerun with --fresh to start over, or choose another --out")
         else:
-            manifest = {"format": 1, "fingerprint": fingerprint, "config": config, "commits": [],
+            manifest = {"format": 1, "fingerprint": fingerprint, "config": config,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        manifest["commits"] = _read_journal(out / JOURNAL)
         store = cls(out, manifest)
         store._remove_uncommitted()
         return store
@@ -188,8 +192,11 @@ class ShardStore:
             files[kind] = dest.name
         entry = {"n": n, "files": files, "rows": record["rows"], "sha256": record["sha256"],
                  "units": record["units"], "stats": record["stats"]}
+        with (self.out / JOURNAL).open("a") as f:
+            f.write(json.dumps(entry, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         self.manifest["commits"].append(entry)
-        self.save()
         return entry
 
     def save(self, **updates: Any) -> None:
@@ -227,6 +234,26 @@ class ShardStore:
         out["errors"] = sum(c["rows"]["errors"] for c in self.manifest["commits"])
         out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"])
         return out
+
+
+def _read_journal(path: Path) -> list[dict[str, Any]]:
+    """Committed part records; a line torn by a kill mid-append is cut off, as if never written."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    commits, good = [], 0
+    for line in data.splitlines(keepends=True):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("torn line")
+            commits.append(json.loads(line))
+        except ValueError:
+            break
+        good += len(line)
+    if good < len(data):
+        with path.open("r+b") as f:
+            f.truncate(good)
+    return commits
 
 
 class ResumeMismatch(RuntimeError):

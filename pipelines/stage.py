@@ -13,7 +13,6 @@ A *source* expands a unit of work (a page range of one PDF, a site, a chart spec
 from __future__ import annotations
 
 import json
-import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +73,11 @@ class Unit:
     size: int
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def locator(self) -> str:
+        """Where in its input the unit lies (the part of the id after '#'), for error rows."""
+        return self.id.rpartition("#")[2] or "unit"
+
     def to_row(self) -> dict[str, Any]:
         return {"unit": json.dumps({"id": self.id, "uri": self.uri, "size": self.size, "params": self.params})}
 
@@ -89,7 +93,7 @@ class Source(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     item_name: ClassVar[str] = "items"  # what a unit's `size` counts, e.g. "pages"
-    resources: Resources = Resources(batch_size=1)
+    resources: Resources = Resources()
 
     @abstractmethod
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
@@ -151,25 +155,18 @@ def run_guarded(stage: Stage, batch: pa.Table) -> pa.Table:
         return pa.concat_tables([run_guarded(stage, good), bad]) if good.num_rows else bad
     try:
         return conform(stage.process(batch))
-    except Exception:
+    except Exception as e:
         if batch.num_rows == 1:
-            return _mark_failed(stage, batch)
+            return _mark_failed(stage, batch, e)
         return pa.concat_tables([run_guarded(stage, batch.slice(i, 1)) for i in range(batch.num_rows)])
 
 
-def _mark_failed(stage: Stage, row: pa.Table) -> pa.Table:
+def _mark_failed(stage: Stage, row: pa.Table, error: Exception) -> pa.Table:
     from pipelines.schema import conform
 
-    exc = traceback.format_exc(limit=1).strip().splitlines()[-1]
-    error_type, _, message = exc.partition(": ")
-    rec = json.dumps({"stage": stage.qualified_name, "error_type": error_type.split(".")[-1],
-                      "message": message or error_type})
+    rec = json.dumps({"stage": stage.qualified_name, "error_type": type(error).__name__,
+                      "message": str(error) or repr(error)})
     row = conform(row)
     row = row.set_column(row.schema.get_field_index(ERROR_COL), ERROR_COL, pa.array([rec], pa.string()))
     row = row.set_column(row.schema.get_field_index("keep"), "keep", pa.array([False]))
     return row
-
-
-def column(batch: pa.Table, name: str) -> list[Any]:
-    """A column as Python values; a small helper so stages read naturally."""
-    return batch.column(name).to_pylist()

@@ -61,7 +61,7 @@ class PdfSource(Source):
     name = "pdf"
     version = "1"
     item_name = "pages"
-    resources = Resources(num_cpus=1, batch_size=1)
+    resources = Resources(num_cpus=1)
 
     def __init__(self, config: PdfConfig = PdfConfig()):
         if config.image_format not in ("png", "jpeg"):
@@ -79,7 +79,7 @@ class PdfSource(Source):
             uri = path.as_uri()
             pages = _page_count(path)
             if pages is None:  # cannot be opened: one unit, whose expand records why
-                units.append(Unit(f"{uri}#all", uri, 0, {"path": str(path), "start": 0, "end": 0}))
+                units.append(Unit(f"{uri}#document", uri, 0, {"path": str(path), "start": 0, "end": 0}))
                 continue
             end_all = int(min(pages, budget))
             budget -= end_all
@@ -92,6 +92,14 @@ class PdfSource(Source):
     # -- worker side -------------------------------------------------------------------------
     def expand(self, unit: Unit) -> Iterator[dict[str, Any]]:
         path, start, end = Path(unit.params["path"]), unit.params["start"], unit.params["end"]
+        try:
+            yield from self._expand(unit, path, start, end)
+        finally:
+            # MuPDF caches decoded fonts and images process-wide up to 256 MB, which a long-lived worker
+            # fills and keeps (measured: RSS 104 -> 376 MB over 1,200 pages; flat at 105 MB with this).
+            pymupdf.TOOLS.store_shrink(100)
+
+    def _expand(self, unit: Unit, path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
         doc = open_pdf(path)
         with doc:
             if start == 0 and doc.is_repaired:

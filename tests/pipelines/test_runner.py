@@ -98,16 +98,16 @@ def test_resume_after_a_crash_between_commits_is_exact(tmp_path, corpus):
     full = build([corpus], tmp_path / "full", shard_rows=3, pages_per_unit=2)
     out = tmp_path / "crashed"
     build([corpus], out, shard_rows=3, pages_per_unit=2)
-    manifest = json.loads((out / "manifest.json").read_text())
-    # What the manifest held when the driver died: the first commits, up to one that leaves a unit half done.
-    cut = next(k for k in range(1, len(manifest["commits"]))
-               if any(n < total for n, total in _unit_rows(manifest["commits"][:k]).values()))
-    manifest["commits"] = manifest["commits"][:cut]
-    manifest["complete"] = False
-    (out / "manifest.json").write_text(json.dumps(manifest))
+    journal = out / ".commits.jsonl"
+    commits = [json.loads(line) for line in journal.read_text().splitlines()]
+    # What the journal held when the driver died: the first commits, up to one that leaves a unit half done,
+    # and half a line of the next one.
+    cut = next(k for k in range(1, len(commits)) if any(n < total for n, total in _unit_rows(commits[:k]).values()))
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:cut]) + lines[cut][: len(lines[cut]) // 2])
     (out / ".tmp").mkdir(exist_ok=True)
     (out / ".tmp" / "half-written.parquet").write_bytes(b"PAR1 garbage")
-    done = sum(n == total for n, total in _unit_rows(manifest["commits"]).values())
+    done = sum(n == total for n, total in _unit_rows(commits[:cut]).values())
     resumed = build([corpus], out, shard_rows=3, pages_per_unit=2)
     assert resumed.units_run == resumed.units_total - done
     assert output_ids(out) == output_ids(tmp_path / "full")
