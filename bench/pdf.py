@@ -97,6 +97,7 @@ def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float
 
     ray_env.connect(num_cpus=workers)
     cfg = Config().replace("run", inputs=(str(corpus),), filters=filters).replace("pdf", dpi=dpi)
+    cfg = cfg.replace("ocr", backend="none")  # OCR has its own benchmark, bench/ocr.py
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
     with PeakMemory() as mem:
         result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines.config import SOURCES, ConfigError, load, to_dict
+from pipelines.config import OCR_BACKENDS, SOURCES, ConfigError, load, to_dict
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dpi", type=int, metavar="N", help="PDF render resolution (default 144)")
     p.add_argument("--shard-rows", type=int, metavar="N", help="rows per Parquet shard (default 1000)")
     p.add_argument("--no-filters", action="store_true", help="skip the quality filters")
+    p.add_argument("--ocr", choices=OCR_BACKENDS, help="OCR backend (default rapidocr; none skips OCR)")
+    p.add_argument("--ocr-model-dir", metavar="DIR", help="local PaddleOCR model folder")
     return p.parse_args(argv)
 
 
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                           out=args.out, ray_address=args.ray_address, num_cpus=args.num_cpus, limit=args.limit,
                           shard_rows=args.shard_rows, filters=False if args.no_filters else None)
         cfg = cfg.replace("pdf", dpi=args.dpi)
+        cfg = cfg.replace("ocr", backend=args.ocr, model_dir=args.ocr_model_dir)
         _validate(cfg)
         from pipelines.recipes import build_pipeline
 
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pipelines.runner import RunOptions, run
     from pipelines.shards import ResumeMismatch
+    from pipelines.stage import StageUnavailable
     from pipelines.summary import print_summary
 
     out = Path(cfg.run.out or f"out/{cfg.run.source}")
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                       write_rejects=cfg.run.write_rejects, fingerprint=cfg.fingerprint(), config=to_dict(cfg))
     try:
         result = run(pipeline, opts)
-    except ResumeMismatch as e:
+    except (ResumeMismatch, StageUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print_summary(result)
@@ -82,6 +86,10 @@ def _validate(cfg) -> None:
         raise ConfigError(f"--num-cpus must be at least 1, got {r.num_cpus}")
     if not 18 <= cfg.pdf.dpi <= 1200:
         raise ConfigError(f"--dpi must be between 18 and 1200, got {cfg.pdf.dpi}")
+    if cfg.ocr.backend not in OCR_BACKENDS:
+        raise ConfigError(f"ocr.backend must be one of {', '.join(OCR_BACKENDS)}, got {cfg.ocr.backend!r}")
+    if cfg.ocr.threads < 1 or cfg.ocr.batch_size < 1 or cfg.ocr.workers < 0:
+        raise ConfigError("ocr.threads and ocr.batch_size must be at least 1, ocr.workers at least 0")
     if cfg.pdf.image_format not in ("png", "jpeg"):
         raise ConfigError(f"pdf.image_format must be 'png' or 'jpeg', got {cfg.pdf.image_format!r}")
 

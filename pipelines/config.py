@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
+from annotators.ocr.backend import OcrConfig
 from filters.image import ImageFilterConfig
 from filters.text import TextFilterConfig
 from sources.pdf import PdfConfig
 
 SOURCES = ("pdf", "web", "chart")
+OCR_BACKENDS = ("rapidocr", "paddleocr", "tesseract", "none")
 
 
 class ConfigError(ValueError):
@@ -48,10 +50,11 @@ class FilterSettings:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run: [run], [pdf] and [filters.*] sections of the TOML file."""
+    """The whole run: [run], [pdf], [ocr] and [filters.*] sections of the TOML file."""
 
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)
 
     def fingerprint(self) -> str:
@@ -59,6 +62,8 @@ class Config:
         d = to_dict(self)
         for k in ("out", "ray_address", "num_cpus"):
             d["run"].pop(k)
+        for k in ("threads", "workers", "batch_size"):  # how OCR is scheduled, not what it reads
+            d["ocr"].pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def replace(self, section: str, **changes: Any) -> Config:

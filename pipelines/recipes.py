@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from annotators.ocr.stage import OcrStage
 from filters.image import ImageFilter
 from filters.text import TextFilter
 from pipelines.config import Config, ConfigError
@@ -23,10 +24,16 @@ def quality_filters(cfg: Config) -> list[Stage]:
     return [ImageFilter(cfg.filters.image), TextFilter(cfg.filters.text)]
 
 
+def annotators(cfg: Config) -> list[Stage]:
+    """Stages that read images and add columns: OCR (off with `--ocr none`)."""
+    return [] if cfg.ocr.backend == "none" else [OcrStage(cfg.ocr)]
+
+
 def pdf(cfg: Config) -> Pipeline:
     return Pipeline(
         source=PdfSource(cfg.pdf),
         stages=[
+            *annotators(cfg),
             *quality_filters(cfg),
         ],
     )

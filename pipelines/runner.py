@@ -84,6 +84,8 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     cluster: dict[str, Any] = {}
     work_started = time.perf_counter()
     if todo:
+        for stage in pipeline.stages:
+            stage.preflight()
         cluster = ray_env.connect(opts.ray_address, opts.num_cpus)
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         for record in _execute(pipeline, todo, opts, skip_ids):
@@ -139,7 +141,11 @@ def _map_stage(ds, stage: Stage):
     if r.num_gpus:
         common["num_gpus"] = r.num_gpus
     if r.actor:
-        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), concurrency=r.concurrency or 1, **common)
+        import ray
+
+        # An autoscaling pool of model-holding actors, up to what the cluster's CPUs allow.
+        most = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
+        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), concurrency=(1, most), **common)
     return ds.map_batches(functools.partial(_run_stage, stage), **common)
 
 

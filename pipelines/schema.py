@@ -23,6 +23,7 @@ QUALITY_SCORES: tuple[str, ...] = (
     "pixel_std",  # filters.image: grey-level standard deviation, 0 for a blank page
     "text_chars",  # filters.text: characters of text after whitespace normalisation
     "ocr_conf",  # OCR stage: mean line confidence
+    "ocr_cer",  # OCR stage: character error rate of OCR against the text layer (high = image-text mismatch)
 )
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])

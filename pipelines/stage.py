@@ -51,6 +51,9 @@ class Stage(ABC):
     def setup(self) -> None:  # noqa: B027 - optional hook, a no-op for stages without a model
         """Load models or open pools; called once per worker before the first batch."""
 
+    def preflight(self) -> None:  # noqa: B027 - optional hook
+        """Check on the driver, before any work, that the stage can run (its model is here)."""
+
     @abstractmethod
     def process(self, batch: pa.Table) -> pa.Table:
         """Return the batch with this stage's columns filled; never drop rows."""
@@ -109,6 +112,10 @@ class Source(ABC):
     @property
     def qualified_name(self) -> str:
         return f"{self.name}/{self.version}"
+
+
+class StageUnavailable(RuntimeError):
+    """A stage cannot run on this machine (a missing model or package); the message says what to do."""
 
 
 class InputError(Exception):

@@ -11,6 +11,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # System packages, installed only where missing: Debian's own Python needs python3-venv for `-m venv`.
 missing=()
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+# Tesseract's language data for the tesseract OCR backend (tesserocr's wheel brings the library).
+for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "setup: installing Debian packages: ${missing[*]}"

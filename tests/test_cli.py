@@ -100,7 +100,7 @@ def test_sigkill_mid_run_then_rerun_gives_exactly_the_uninterrupted_output(tmp_p
         (corpus / "bad" / p.name).write_bytes(p.read_bytes())
     cfg = tmp_path / "small-parts.toml"
     cfg.write_text("[run]\nshard_rows = 4\n[pdf]\npages_per_unit = 2\n")
-    args = ["--source", "pdf", "--input", str(corpus), "--config", str(cfg), "--num-cpus", "1"]
+    args = ["--source", "pdf", "--input", str(corpus), "--config", str(cfg), "--ocr", "none", "--num-cpus", "1"]
 
     ray_tmp = short_tmp()
     killed_out = tmp_path / "killed"

@@ -1,0 +1,41 @@
+"""RapidOCR: PP-OCR detection, direction and recognition models in ONNX, shipped inside its wheel.
+
+The default backend: it works offline, reads English and Chinese, and needs nothing but pip. Only
+the wheel's default model choice is offline; any other choice would download, so none is offered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotators.ocr.backend import BackendUnavailable, OcrBackend, OcrLine
+
+
+class RapidBackend(OcrBackend):
+    name = "rapidocr"
+
+    def load(self) -> None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as e:
+            raise BackendUnavailable(f"the rapidocr backend needs the rapidocr package ({e}); "
+                                     f"run scripts/setup.sh or pip install rapidocr onnxruntime") from None
+        threads = self.config.threads
+        self._engine = RapidOCR(params={
+            "Global.log_level": "error",
+            "Global.text_score": self.config.min_score,
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        })
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        out = self._engine(image)
+        if out.txts is None:
+            return []
+        return [OcrLine(text, float(score), tuple(float(v) for v in np.asarray(box).reshape(-1)))
+                for text, score, box in zip(out.txts, out.scores, out.boxes, strict=True)]
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return f"rapidocr-{version('rapidocr')}/PP-OCRv6-small"

@@ -1,0 +1,97 @@
+"""The OCR stage: every image-bearing sample gets its text lines, boxes and confidence.
+
+Runs as an actor pool, so each worker loads its model once. Fills `ocr` (lines in reading order),
+`ocr_text` (the lines joined), `quality.ocr_conf` (mean line confidence; 0 when nothing was read).
+A PDF page with no text layer (a scan) takes its `text` from OCR, flagged in `meta.text_source`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+from PIL import Image
+
+from annotators.ocr.backend import OcrBackend, OcrConfig, OcrLine, make_backend, reading_order
+from annotators.ocr.cer import cer
+from pipelines.schema import OCR_LINE_TYPE, QUALITY_SCORES, QUALITY_TYPE, meta_json
+from pipelines.stage import Resources, Stage
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def join_lines(lines: list[OcrLine]) -> str:
+    return "\n".join(line.text for line in lines)
+
+
+class OcrStage(Stage):
+    """Reads the text in every sample that has an image."""
+
+    name = "ocr"
+    version = "1"
+    reads = ("image", "kind", "text", "meta", "quality")
+    writes = ("ocr", "ocr_text", "quality", "text", "meta")
+
+    def __init__(self, config: OcrConfig | None = None):
+        self.config = config = config or OcrConfig()
+        self.resources = Resources(num_cpus=config.threads, actor=True, batch_size=config.batch_size,
+                                   concurrency=config.workers or None)
+        self._backend: OcrBackend | None = None
+
+    def setup(self) -> None:
+        self._backend = make_backend(self.config)
+        self._backend.load()
+
+    def preflight(self) -> None:
+        """Load the model once on the driver, so a missing model stops the run before any work."""
+        make_backend(self.config).load()
+
+    @property
+    def backend(self) -> OcrBackend:
+        if self._backend is None:
+            self.setup()
+        assert self._backend is not None
+        return self._backend
+
+    def read(self, data: bytes) -> list[OcrLine]:
+        return reading_order(self.backend.read(decode_rgb(data)))
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        rows = batch.select(list(self.reads)).to_pylist()
+        ocr, ocr_text, quality, text, meta = [], [], [], [], []
+        for row in rows:
+            image = row["image"]
+            q = dict(row["quality"] or dict.fromkeys(QUALITY_SCORES))
+            if image is None or image.get("bytes") is None:
+                ocr.append(None)
+                ocr_text.append(None)
+                quality.append(row["quality"])
+                text.append(row["text"])
+                meta.append(row["meta"])
+                continue
+            lines = self.read(image["bytes"])
+            joined = join_lines(lines)
+            q["ocr_conf"] = float(np.mean([line.score for line in lines])) if lines else 0.0
+            m = json.loads(row["meta"]) if row["meta"] else {}
+            m["ocr"] = self.backend.version()
+            if row["kind"] == "page" and not (row["text"] or "").strip() and joined:
+                text.append(joined)  # a scan: OCR is the only text there is
+                m["text_source"] = "ocr"
+            else:
+                text.append(row["text"])
+                if (row["text"] or "").strip():  # image-text agreement, a signal for the filters
+                    q["ocr_cer"] = cer(row["text"], joined)
+            ocr.append([line.as_row() for line in lines])
+            ocr_text.append(joined)
+            quality.append(q)
+            meta.append(meta_json(m))
+        for name, values, typ in (("ocr", ocr, pa.list_(OCR_LINE_TYPE)), ("ocr_text", ocr_text, pa.string()),
+                                  ("quality", quality, QUALITY_TYPE), ("text", text, pa.string()),
+                                  ("meta", meta, pa.string())):
+            batch = batch.set_column(batch.schema.get_field_index(name), name, pa.array(values, typ))
+        return batch

@@ -1,0 +1,68 @@
+"""Tesseract through tesserocr, with Debian's tesseract-ocr language packs.
+
+For users who prefer Tesseract for some languages or scans. `languages` is Tesseract's own
+spelling ("eng+chi_sim"); a missing pack is named in the error with the Debian package to install.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from annotators.ocr.backend import BackendUnavailable, OcrBackend, OcrLine, rect_box
+
+TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
+                 "/usr/share/tessdata")
+
+
+def tessdata_dir() -> Path | None:
+    for d in (os.environ.get("TESSDATA_PREFIX"), *TESSDATA_DIRS):
+        if d and (Path(d) / "eng.traineddata").exists():
+            return Path(d)
+    return None
+
+
+class TesseractBackend(OcrBackend):
+    name = "tesseract"
+
+    def load(self) -> None:
+        os.environ.setdefault("OMP_THREAD_LIMIT", str(self.config.threads))  # Tesseract's OpenMP oversubscribes
+        try:
+            import tesserocr
+        except ImportError as e:
+            raise BackendUnavailable(f"the tesseract backend needs tesserocr ({e}); run scripts/setup.sh") from None
+        data = tessdata_dir()
+        if data is None:
+            raise BackendUnavailable("no Tesseract language data found (looked in $TESSDATA_PREFIX and "
+                                     f"{', '.join(TESSDATA_DIRS)}); apt-get install tesseract-ocr tesseract-ocr-eng")
+        missing = [lang for lang in self.config.languages.split("+") if not (data / f"{lang}.traineddata").exists()]
+        if missing:
+            pkgs = " ".join(f"tesseract-ocr-{m.replace('_', '-')}" for m in missing)
+            raise BackendUnavailable(f"Tesseract language data {', '.join(missing)} not found in {data}; "
+                                     f"apt-get install {pkgs}")
+        self._tesserocr = tesserocr
+        self._api = tesserocr.PyTessBaseAPI(path=str(data), lang=self.config.languages)
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        from PIL import Image
+
+        tess = self._tesserocr
+        self._api.SetImage(Image.fromarray(image))
+        self._api.Recognize()
+        level = tess.RIL.TEXTLINE
+        lines = []
+        for r in tess.iterate_level(self._api.GetIterator(), level):
+            text = (r.GetUTF8Text(level) or "").strip()
+            if not text:
+                continue
+            score = r.Confidence(level) / 100.0
+            if score < self.config.min_score:
+                continue
+            x0, y0, x1, y1 = r.BoundingBox(level)
+            lines.append(OcrLine(text, score, rect_box(x0, y0, x1, y1)))
+        return lines
+
+    def version(self) -> str:
+        return f"tesseract-{self._tesserocr.tesseract_version().split()[1]}"
