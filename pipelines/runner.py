@@ -117,20 +117,23 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     # Ray Data reserves a share of the CPUs for every operator; on a small machine that starves the
     # expand op (measured: 26 vs 45 pages/s on 2 CPUs), and our writer op needs only a quarter CPU.
     ctx.op_resource_reservation_enabled = False
-    # Small units (a 2-page PDF) are grouped into blocks of about `items_per_task` items, so each task does
-    # enough work to amortise Ray's per-task cost; big units stay one per block.
+    # Small units (a 2-page PDF) are grouped into blocks of about ITEMS_PER_TASK items, so each task does
+    # enough work to amortise Ray's per-task cost; big units stay one per block. A pipeline with a
+    # model stage (OCR: seconds per page) keeps one unit per block, so work spreads over every actor.
     items = sum(max(u.size, 1) for u in units)
-    blocks = max(1, min(len(units), math.ceil(items / ITEMS_PER_TASK), 10_000))
+    heavy = any(s.resources.actor for s in pipeline.stages)
+    blocks = max(1, min(len(units), len(units) if heavy else math.ceil(items / ITEMS_PER_TASK), 10_000))
     ds = ray.data.from_items([u.to_row() for u in units], override_num_blocks=blocks)
     src = pipeline.source
     ds = ds.map_batches(functools.partial(_expand_units, src, pipeline.versions()), batch_size=None,
                         batch_format="pyarrow", num_cpus=src.resources.num_cpus)
     for stage in pipeline.stages:
         ds = _map_stage(ds, stage)
-    # A distinct CPU share keeps the writer out of Ray's operator fusion: fused into the stages
-    # above, its large batch would make every upstream task wait for a whole shard of units.
+    # The writer asks for no CPU: it mostly moves bytes to disk, and a CPU share would stop a full pool
+    # of model actors from ever letting it run before the end. Its distinct resources also keep it out
+    # of Ray's operator fusion: fused upstream, its large batch would make every task wait for a shard.
     ds = ds.map_batches(functools.partial(_write_batch, str(opts.out), skip_ids, opts.write_rejects),
-                        batch_size=opts.shard_rows, batch_format="pyarrow", num_cpus=0.25)
+                        batch_size=opts.shard_rows, batch_format="pyarrow", num_cpus=0)
     for row in ds.iter_rows():
         yield json.loads(row["record"])
 
@@ -143,9 +146,12 @@ def _map_stage(ds, stage: Stage):
     if r.actor:
         import ray
 
-        # An autoscaling pool of model-holding actors, up to what the cluster's CPUs allow.
-        most = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
-        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), concurrency=(1, most), **common)
+        # A pool of model-holding actors as large as the CPUs allow, started at full size (Ray's
+        # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs), one batch in
+        # flight per actor so blocks spread over all of them.
+        size = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
+        pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), compute=pool, **common)
     return ds.map_batches(functools.partial(_run_stage, stage), **common)
 
 
