@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from pipelines.schema import QUALITY_SCORES, QUALITY_TYPE
+from pipelines.schema import QUALITY_SCORES, set_columns
 from pipelines.stage import Stage
 
 
@@ -52,8 +52,4 @@ class Filter(Stage):
             quality.append(q)
             keep.append(k)
             drop.append(d)
-        batch = batch.set_column(batch.schema.get_field_index("quality"), "quality",
-                                 pa.array(quality, QUALITY_TYPE))
-        batch = batch.set_column(batch.schema.get_field_index("keep"), "keep", pa.array(keep, pa.bool_()))
-        return batch.set_column(batch.schema.get_field_index("drop_reason"), "drop_reason",
-                                pa.array(drop, pa.string()))
+        return set_columns(batch, quality=quality, keep=keep, drop_reason=drop)

@@ -121,6 +121,14 @@ def conform(table: pa.Table, schema: pa.Schema = WORK_SCHEMA) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def set_columns(table: pa.Table, **values: list[Any]) -> pa.Table:
+    """Replace whole columns with Python values, typed by the work schema (the way stages write)."""
+    for name, column in values.items():
+        field = WORK_SCHEMA.field(name)
+        table = table.set_column(table.schema.get_field_index(name), field, pa.array(column, field.type))
+    return table
+
+
 def meta_json(meta: Mapping[str, Any]) -> str:
     """Serialise provenance with sorted keys so equal provenance gives equal bytes (and equal ids)."""
     return json.dumps(meta, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -169,11 +169,8 @@ def run_guarded(stage: Stage, batch: pa.Table) -> pa.Table:
 
 
 def _mark_failed(stage: Stage, row: pa.Table, error: Exception) -> pa.Table:
-    from pipelines.schema import conform
+    from pipelines.schema import conform, set_columns
 
     rec = json.dumps({"stage": stage.qualified_name, "error_type": type(error).__name__,
                       "message": str(error) or repr(error)})
-    row = conform(row)
-    row = row.set_column(row.schema.get_field_index(ERROR_COL), ERROR_COL, pa.array([rec], pa.string()))
-    row = row.set_column(row.schema.get_field_index("keep"), "keep", pa.array([False]))
-    return row
+    return set_columns(conform(row), **{ERROR_COL: [rec], "keep": [False]})

@@ -16,7 +16,7 @@ from PIL import Image
 
 from annotators.ocr.backend import OcrBackend, OcrConfig, OcrLine, make_backend, reading_order
 from annotators.ocr.cer import cer
-from pipelines.schema import OCR_LINE_TYPE, QUALITY_SCORES, QUALITY_TYPE, meta_json
+from pipelines.schema import QUALITY_SCORES, meta_json, set_columns
 from pipelines.stage import Resources, Stage
 
 
@@ -90,8 +90,4 @@ class OcrStage(Stage):
             ocr_text.append(joined)
             quality.append(q)
             meta.append(meta_json(m))
-        for name, values, typ in (("ocr", ocr, pa.list_(OCR_LINE_TYPE)), ("ocr_text", ocr_text, pa.string()),
-                                  ("quality", quality, QUALITY_TYPE), ("text", text, pa.string()),
-                                  ("meta", meta, pa.string())):
-            batch = batch.set_column(batch.schema.get_field_index(name), name, pa.array(values, typ))
-        return batch
+        return set_columns(batch, ocr=ocr, ocr_text=ocr_text, quality=quality, text=text, meta=meta)
