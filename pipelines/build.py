@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         _validate(cfg)
         from pipelines.recipes import build_pipeline
 
-        pipeline = build_pipeline(cfg)
+        try:
+            pipeline = build_pipeline(cfg)
+        except ValueError as e:  # a stage refusing its settings, e.g. pdf.image_format
+            raise ConfigError(str(e)) from None
         for raw in cfg.run.inputs:
             if not Path(raw).exists():
                 raise ConfigError(f"input {raw} does not exist")
@@ -90,8 +93,6 @@ def _validate(cfg) -> None:
         raise ConfigError(f"ocr.backend must be one of {', '.join(OCR_BACKENDS)}, got {cfg.ocr.backend!r}")
     if cfg.ocr.threads < 1 or cfg.ocr.batch_size < 1 or cfg.ocr.workers < 0:
         raise ConfigError("ocr.threads and ocr.batch_size must be at least 1, ocr.workers at least 0")
-    if cfg.pdf.image_format not in ("png", "jpeg"):
-        raise ConfigError(f"pdf.image_format must be 'png' or 'jpeg', got {cfg.pdf.image_format!r}")
 
 
 if __name__ == "__main__":

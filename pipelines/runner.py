@@ -63,7 +63,6 @@ class RunResult:
     units_total: int
     units_run: int
     items: int
-    inputs: int
     seconds: float  # the whole run, Ray's start-up included
     work_seconds: float  # from a ready Ray to the last commit
 
@@ -104,7 +103,7 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
                      "cluster": cluster},
     }
     stats = store.finalize(summary)
-    return RunResult(opts.out, stats, len(units), len(todo), items, summary["inputs"], seconds, work_seconds)
+    return RunResult(opts.out, stats, len(units), len(todo), items, seconds, work_seconds)
 
 
 def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str]):
@@ -115,7 +114,7 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     ctx.enable_progress_bars = True
     ctx.print_on_execution_start = False
     # Ray Data reserves a share of the CPUs for every operator; on a small machine that starves the
-    # expand op (measured: 26 vs 45 pages/s on 2 CPUs), and our writer op needs only a quarter CPU.
+    # expand op (measured: 26 vs 45 pages/s on 2 CPUs).
     ctx.op_resource_reservation_enabled = False
     # Small units (a 2-page PDF) are grouped into blocks of about ITEMS_PER_TASK items, so each task does
     # enough work to amortise Ray's per-task cost; big units stay one per block. A pipeline with a
@@ -158,12 +157,17 @@ def _map_stage(ds, stage: Stage):
 _ready: set[str] = set()
 
 
+def _setup_once(obj: Stage | Source) -> None:
+    """Call `setup()` once per worker process for task-pool stages and sources (tasks reuse processes)."""
+    key = f"{obj.qualified_name}:{id(type(obj))}"
+    if key not in _ready:
+        obj.setup()
+        _ready.add(key)
+
+
 def _run_stage(stage: Stage, batch: pa.Table) -> pa.Table:
     """Task-pool form: set the stage up once per worker process, then run it guarded."""
-    key = f"{stage.qualified_name}:{id(type(stage))}"
-    if key not in _ready:
-        stage.setup()
-        _ready.add(key)
+    _setup_once(stage)
     return run_guarded(stage, batch)
 
 
@@ -180,10 +184,7 @@ class _StageActor:
 
 def _expand_units(source: Source, versions: dict[str, str], batch: pa.Table) -> pa.Table:
     """Worker side of a source: expand units into rows; a unit that raises becomes one error row."""
-    key = f"source:{source.qualified_name}"
-    if key not in _ready:
-        source.setup()
-        _ready.add(key)
+    _setup_once(source)
     rows: list[dict[str, Any]] = []
     for unit in (Unit.from_row(r) for r in batch.to_pylist()):
         try:

@@ -110,3 +110,8 @@ def test_a_repaired_pdf_is_recorded_and_its_recovered_pages_kept(tmp_path):
     errors = [json.loads(r[ERROR_COL]) for r in rows if r.get(ERROR_COL)]
     assert any(e["error_type"] == "DamagedPDF" and "repaired" in e["message"] for e in errors)
     assert any(r.get("kind") == "page" and "first page text" in r["text"] for r in rows)
+
+
+def test_an_unknown_image_format_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match="pdf.image_format must be png or jpeg, got 'gif'"):
+        PdfSource(PdfConfig(image_format="gif"))
