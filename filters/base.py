@@ -3,7 +3,9 @@
 Filters never delete. A failing sample gets ``keep=false`` and a ``drop_reason`` (the first filter
 that failed it wins), and its scores land in the ``quality`` struct either way, so the funnel can be
 counted and rejects audited. A concrete filter is a handful of lines: which rows it applies to,
-``score()`` and ``reason()``.
+``score()`` and ``reason()``. Filters that judge a batch at once (a model) override ``score_rows()``;
+filters that change a sample (PII scrubbing, the detected language) name those columns in ``edits``
+and change the row dicts they are given.
 """
 
 from __future__ import annotations
@@ -16,32 +18,42 @@ import pyarrow as pa
 from pipelines.schema import QUALITY_SCORES, set_columns
 from pipelines.stage import Stage
 
+_BOOKKEEPING = ("kind", "quality", "keep", "drop_reason")
+
 
 class Filter(Stage):
     """Adds scores to `quality` and sets `keep`/`drop_reason` on the samples it fails."""
 
     kinds: ClassVar[tuple[str, ...] | None] = None  # sample kinds it applies to; None = all
+    edits: ClassVar[tuple[str, ...]] = ()  # sample columns the filter may change in place
     writes = ("quality", "keep", "drop_reason")
 
     def applies(self, row: dict[str, Any]) -> bool:
         return self.kinds is None or row.get("kind") in self.kinds
 
-    @abstractmethod
     def score(self, row: dict[str, Any]) -> dict[str, float]:
         """Scores for one sample, keyed by names from `QUALITY_SCORES`."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither score() nor score_rows()")
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
+        """Scores for the rows the filter applies to; override to judge them in one batched call."""
+        return [self.score(row) for row in rows]
 
     @abstractmethod
     def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
         """Why this sample fails (a short drop_reason), or None when it passes."""
 
     def process(self, batch: pa.Table) -> pa.Table:
-        rows = batch.select(list(dict.fromkeys([*self.reads, "kind", "quality", "keep", "drop_reason"]))).to_pylist()
+        columns = list(dict.fromkeys([*self.reads, *self.edits, *_BOOKKEEPING]))
+        rows = batch.select(columns).to_pylist()
+        todo = [row for row in rows if self.applies(row)]
+        scored = dict(zip(map(id, todo), self.score_rows(todo), strict=True))
         quality, keep, drop = [], [], []
         for row in rows:
             q = dict(row["quality"] or dict.fromkeys(QUALITY_SCORES))
             k, d = row["keep"] is not False, row["drop_reason"]
-            if self.applies(row):
-                scores = self.score(row)
+            scores = scored.get(id(row))
+            if scores is not None:
                 unknown = set(scores) - set(QUALITY_SCORES)
                 if unknown:
                     raise KeyError(f"{self.name}: scores {sorted(unknown)} are not in schema.QUALITY_SCORES")
@@ -52,4 +64,5 @@ class Filter(Stage):
             quality.append(q)
             keep.append(k)
             drop.append(d)
-        return set_columns(batch, quality=quality, keep=keep, drop_reason=drop)
+        edited = {name: [row[name] for row in rows] for name in self.edits}
+        return set_columns(batch, quality=quality, keep=keep, drop_reason=drop, **edited)

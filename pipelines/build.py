@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dpi", type=int, metavar="N", help="PDF render resolution (default 144)")
     p.add_argument("--shard-rows", type=int, metavar="N", help="rows per Parquet shard (default 1000)")
     p.add_argument("--no-filters", action="store_true", help="skip the quality filters")
+    p.add_argument("--no-dedup", action="store_true", help="skip global dedup")
+    p.add_argument("--no-rejects", action="store_true", help="do not write dropped samples to out/rejects/")
     p.add_argument("--ocr", choices=OCR_BACKENDS, help="OCR backend (default rapidocr; none skips OCR)")
     p.add_argument("--ocr-model-dir", metavar="DIR", help="local PaddleOCR model folder")
     return p.parse_args(argv)
@@ -44,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load(args.config)
         cfg = cfg.replace("run", source=args.source, inputs=tuple(args.input) if args.input else None,
                           out=args.out, ray_address=args.ray_address, num_cpus=args.num_cpus, limit=args.limit,
-                          shard_rows=args.shard_rows, filters=False if args.no_filters else None)
+                          shard_rows=args.shard_rows, filters=False if args.no_filters else None,
+                          write_rejects=False if args.no_rejects else None)
+        cfg = cfg.replace("dedup", enabled=False if args.no_dedup else None)
         cfg = cfg.replace("pdf", dpi=args.dpi)
         cfg = cfg.replace("ocr", backend=args.ocr, model_dir=args.ocr_model_dir)
         _validate(cfg)
@@ -93,6 +97,12 @@ def _validate(cfg) -> None:
         raise ConfigError(f"ocr.backend must be one of {', '.join(OCR_BACKENDS)}, got {cfg.ocr.backend!r}")
     if cfg.ocr.threads < 1 or cfg.ocr.batch_size < 1 or cfg.ocr.workers < 0:
         raise ConfigError("ocr.threads and ocr.batch_size must be at least 1, ocr.workers at least 0")
+    d = cfg.dedup
+    if not 0 < d.text_threshold <= 1 or not 0 <= d.image_text_min_jaccard <= 1:
+        raise ConfigError("dedup.text_threshold must be in (0, 1] and dedup.image_text_min_jaccard in [0, 1]")
+    if not 0 <= d.max_phash_distance < 64 or d.num_perm < 16 or d.shingle_size < 1:
+        raise ConfigError("dedup.max_phash_distance must be in [0, 64), dedup.num_perm at least 16, "
+                          "dedup.shingle_size at least 1")
 
 
 if __name__ == "__main__":

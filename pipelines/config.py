@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from annotators.ocr.backend import OcrConfig
+from filters.agreement import AgreementConfig
+from filters.dedup.config import DedupConfig
 from filters.image import ImageFilterConfig
+from filters.lang import LangFilterConfig
+from filters.pii import PiiConfig
+from filters.quality import QualityConfig
 from filters.text import TextFilterConfig
 from sources.pdf import PdfConfig
 
@@ -44,18 +49,25 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class FilterSettings:
+    """The [filters.*] sections, one per filter, in the order the filters run."""
+
+    pii: PiiConfig = field(default_factory=PiiConfig)
     image: ImageFilterConfig = field(default_factory=ImageFilterConfig)
+    lang: LangFilterConfig = field(default_factory=LangFilterConfig)
     text: TextFilterConfig = field(default_factory=TextFilterConfig)
+    agreement: AgreementConfig = field(default_factory=AgreementConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run: [run], [pdf], [ocr] and [filters.*] sections of the TOML file."""
+    """The whole run: [run], [pdf], [ocr], [filters.*] and [dedup] sections of the TOML file."""
 
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
 
     def fingerprint(self) -> str:
         """A hash of every setting that changes the samples, so a resume never mixes two settings."""

@@ -9,7 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from annotators.ocr.stage import OcrStage
+from filters.agreement import AgreementFilter
+from filters.dedup.stage import Dedup
 from filters.image import ImageFilter
+from filters.lang import LangFilter
+from filters.pii import PiiScrubber
+from filters.quality import QualityFilter
 from filters.text import TextFilter
 from pipelines.config import Config, ConfigError
 from pipelines.runner import Pipeline
@@ -21,7 +26,14 @@ def quality_filters(cfg: Config) -> list[Stage]:
     """The filters every source shares (off with `run.filters = false`, e.g. for raw throughput)."""
     if not cfg.run.filters:
         return []
-    return [ImageFilter(cfg.filters.image), TextFilter(cfg.filters.text)]
+    f = cfg.filters
+    return [PiiScrubber(f.pii), ImageFilter(f.image), LangFilter(f.lang), TextFilter(f.text),
+            AgreementFilter(f.agreement), QualityFilter(f.quality)]
+
+
+def dedup(cfg: Config) -> list[Stage]:
+    """Global dedup over everything the filters kept (off with `dedup.enabled = false` or --no-dedup)."""
+    return [Dedup(cfg.dedup)] if cfg.dedup.enabled else []
 
 
 def annotators(cfg: Config) -> list[Stage]:
@@ -35,6 +47,7 @@ def pdf(cfg: Config) -> Pipeline:
         stages=[
             *annotators(cfg),
             *quality_filters(cfg),
+            *dedup(cfg),
         ],
     )
 

@@ -21,8 +21,8 @@ import pyarrow as pa
 
 from pipelines import ray_env
 from pipelines.schema import ERROR_COL, UNIT_COL, UNIT_ROWS_COL, meta_json, to_table
-from pipelines.shards import ShardStore, write_part
-from pipelines.stage import Source, Stage, Unit, failure, run_guarded
+from pipelines.shards import ShardStore, drop_duplicates, write_part
+from pipelines.stage import GlobalStage, Source, Stage, Unit, failure, run_guarded
 
 PIPELINE_VERSION = "vlforge/0.1.0"
 ITEMS_PER_TASK = 8  # measured: 1 -> 39, 8 -> 45, 16 -> 47 pages/s on 2 CPUs with 2-page PDFs
@@ -89,6 +89,11 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         for record in _execute(pipeline, todo, opts, skip_ids):
             store.commit(record)
+    global_stage = next((s for s in pipeline.stages if isinstance(s, GlobalStage)), None)
+    if global_stage is not None and not store.dedup_state().get("complete"):
+        if not cluster:
+            cluster = ray_env.connect(opts.ray_address, opts.num_cpus)
+        _global_pass(global_stage, store, opts)
     items = sum(u.size for u in todo)
     seconds = time.perf_counter() - started
     work_seconds = time.perf_counter() - work_started
@@ -135,6 +140,64 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
                         batch_size=opts.shard_rows, batch_format="pyarrow", num_cpus=0)
     for row in ds.iter_rows():
         yield json.loads(row["record"])
+
+
+def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> None:
+    """Decide across every committed sample (dedup), then move the losers from shards to rejects.
+
+    Keys are computed on workers and shuffled by key so equal keys meet in one partition; pairs come
+    back to the driver, which resolves them. Decisions are saved before any shard changes, and each
+    shard's rewrite is idempotent, so a kill here resumes to the same result.
+    """
+    import ray
+    import ray.data
+
+    started = time.perf_counter()
+    state = store.dedup_state()
+    if state.get("decided"):
+        decisions = store.load_decisions()
+    else:
+        sigs = store.read_signatures()
+        pairs = []
+        if sigs.num_rows:
+            cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            step = max(1000, math.ceil(sigs.num_rows / (4 * cpus)))
+            summaries = [sigs.slice(i, step) for i in range(0, sigs.num_rows, step)]
+            keys = ray.data.from_arrow(summaries).map_batches(stage.keys, batch_size=None, batch_format="pyarrow")
+            found = keys.repartition(2 * cpus, keys=["key"]).map_batches(stage.pairs, batch_size=None,
+                                                                         batch_format="pyarrow")
+            pairs = [t for t in ray.get(found.to_arrow_refs()) if t.num_rows]
+        decisions = stage.resolve(sigs, pa.concat_tables(pairs) if pairs else _empty_pairs(stage, sigs))
+        store.save_decisions(decisions)
+        state = store.dedup_state()
+    # Which shard holds each duplicate: the commit that wrote its signature.
+    sigs = store.read_signatures().select(["id", "part"])
+    part_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("part").to_pylist(), strict=True))
+    by_shard: dict[str, dict[str, tuple[str, str]]] = {}
+    for d in decisions.to_pylist():
+        shard = store.shard_of_commit(part_of[d["id"]])
+        if shard is not None:
+            by_shard.setdefault(shard, {})[d["id"]] = (d["duplicate_of"], d["method"])
+    parts: dict[str, Any] = {}
+    if by_shard:
+        items = [{"shard": k, "dups": json.dumps(v)} for k, v in sorted(by_shard.items())]
+        done = ray.data.from_items(items, override_num_blocks=len(items)).map(
+            functools.partial(_drop_duplicates_row, str(store.out), opts.write_rejects))
+        parts = {r["shard"]: json.loads(r["result"]) for r in done.take_all()}
+    by_method: dict[str, int] = {}
+    for m in decisions.column("method").to_pylist():
+        by_method[m] = by_method.get(m, 0) + 1
+    store.save_dedup_state({**state, "parts": parts, "complete": True, "duplicates": decisions.num_rows,
+                            "by_method": by_method, "seconds": round(time.perf_counter() - started, 3)})
+
+
+def _empty_pairs(stage: GlobalStage, sigs: pa.Table) -> pa.Table:
+    return stage.pairs(stage.keys(sigs.slice(0, 0)))
+
+
+def _drop_duplicates_row(out: str, write_rejects: bool, row: dict[str, Any]) -> dict[str, Any]:
+    dups = {k: tuple(v) for k, v in json.loads(row["dups"]).items()}
+    return {"shard": row["shard"], "result": json.dumps(drop_duplicates(out, row["shard"], dups, write_rejects))}
 
 
 def _map_stage(ds, stage: Stage):

@@ -20,10 +20,34 @@ SCHEMA_VERSION = "1"
 # One field per quality score. A filter that adds a score adds its name here, so every shard of
 # every run carries the same struct (null where a filter did not run).
 QUALITY_SCORES: tuple[str, ...] = (
-    "pixel_std",  # filters.image: grey-level standard deviation, 0 for a blank page
-    "text_chars",  # filters.text: characters of text after whitespace normalisation
+    # filters.image
+    "megapixels",  # decoded size (the header's, read before any pixel is decoded)
+    "aspect",  # long side / short side
+    "pixel_std",  # grey-level standard deviation, 0 for a blank page
+    "entropy",  # grey-level histogram entropy in bits (0-8)
+    "blur",  # variance of the Laplacian over content areas (low = blurred)
+    "content_frac",  # share of pixels that differ from the background
+    # filters.text
+    "text_chars",  # characters of text after whitespace normalisation
+    "words",  # whitespace words (CJK characters count one each)
+    "mean_word_len",
+    "symbol_ratio",  # '#' and ellipses per word (Gopher)
+    "bullet_frac",  # share of lines that start with a bullet
+    "ellipsis_frac",  # share of lines that end with an ellipsis
+    "stopwords",  # English stop words present (Gopher: at least 2)
+    "dup_line_frac",  # share of characters in lines that repeat an earlier line
+    "dup_para_frac",  # share of characters in paragraphs that repeat an earlier paragraph
+    "top_2gram_frac",  # share of characters covered by the most frequent word 2-gram
+    "dup_5gram_frac",  # share of characters covered by word 5-grams seen more than once
+    "garbled_frac",  # share of characters that are replacement, control, glyph-id or mojibake debris
+    "pii_count",  # e-mail addresses, phone numbers and IP addresses replaced in text fields
+    # filters.lang
+    "lang_score",  # language-ID probability of `lang`
+    # annotators.ocr and filters.agreement
     "ocr_conf",  # OCR stage: mean line confidence
     "ocr_cer",  # OCR stage: character error rate of OCR against the text layer (high = image-text mismatch)
+    # filters.quality
+    "quality_prob",  # fastText text-quality classifier: probability the text is well-formed prose
 )
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -69,8 +93,20 @@ COLUMNS: tuple[str, ...] = tuple(SAMPLE_SCHEMA.names)
 UNIT_COL = "_unit"  # id of the input unit (e.g. a page range of one PDF) the row came from
 UNIT_ROWS_COL = "_unit_rows"  # how many rows that unit produced in all, so completion can be counted
 ERROR_COL = "_error"  # JSON {stage, error_type, message} when the row records a failure, else null
+SIG_COL = "_sig"  # dedup fingerprints of a kept sample (filters.dedup.signatures), stored beside its shard
+SIG_TYPE = pa.struct([
+    ("area", pa.int64()),  # pixels of the image (the larger copy of a duplicate is kept)
+    ("text_len", pa.int32()),  # characters of normalised text (the longer copy is kept)
+    ("img_exact", pa.binary()),  # hash of the decoded pixels
+    ("phash", pa.binary()),  # 256-bit perceptual hash
+    ("text_exact", pa.binary()),  # hash of the normalised text (text samples)
+    ("minhash", pa.binary()),  # MinHash of word shingles, uint32 values
+])
 WORK_SCHEMA = SAMPLE_SCHEMA.append(pa.field(UNIT_COL, pa.string())).append(
-    pa.field(UNIT_ROWS_COL, pa.int32())).append(pa.field(ERROR_COL, pa.string()))
+    pa.field(UNIT_ROWS_COL, pa.int32())).append(pa.field(ERROR_COL, pa.string())).append(pa.field(SIG_COL, SIG_TYPE))
+# What `.signatures/part-N.parquet` holds: one row per kept sample that has a signature.
+SIG_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("kind", pa.string()),
+                        *[(f.name, f.type) for f in SIG_TYPE]])
 
 ERROR_SCHEMA = pa.schema([
     ("id", pa.string()),

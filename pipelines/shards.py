@@ -29,12 +29,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.schema import ERROR_COL, ERROR_SCHEMA, SAMPLE_SCHEMA, UNIT_COL, UNIT_ROWS_COL
+from pipelines.schema import (
+    ERROR_COL,
+    ERROR_SCHEMA,
+    SAMPLE_SCHEMA,
+    SIG_COL,
+    SIG_SCHEMA,
+    UNIT_COL,
+    UNIT_ROWS_COL,
+    meta_json,
+)
 
 MANIFEST = "manifest.json"
 JOURNAL = ".commits.jsonl"
 TMP_DIR = ".tmp"
-PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors"}  # kind of part -> folder
+PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors", "signatures": ".signatures"}  # kind -> folder
+DEDUP_DIR = ".dedup"  # state of the global pass: decisions taken, parts rewritten
+DUPLICATES = "duplicates.parquet"  # the global pass's decisions, for audit: id, duplicate_of, method, source
+DEDUP_PREFIX = "dedup-"  # rejects written by the global pass: dedup-part-N.parquet
 
 
 def part_name(n: int) -> str:
@@ -45,11 +57,7 @@ def _write(table: pa.Table, path: Path) -> str:
     # Images are already compressed (PNG/JPEG); zstd pays only on the text-like columns.
     compression = {name: ("none" if name == "image" else "zstd") for name in table.column_names}
     pq.write_table(table, path, compression=compression, row_group_size=256)
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _sha256(path)
 
 
 def write_part(batch: pa.Table, out_dir: str, skip_ids: frozenset[str] = frozenset(),
@@ -68,6 +76,10 @@ def write_part(batch: pa.Table, out_dir: str, skip_ids: frozenset[str] = frozens
         "errors": (_errors_table(batch.filter(is_error)), ERROR_SCHEMA),
     }
     rejected = rows.filter(pc.invert(kept_mask)).select(SAMPLE_SCHEMA.names)
+    signed = rows.filter(kept_mask)
+    signed = signed.filter(pc.is_valid(signed.column(SIG_COL)))
+    if signed.num_rows:
+        parts["signatures"] = (_signatures_table(signed), SIG_SCHEMA)
     if write_rejects:
         parts["rejects"] = (rejected, SAMPLE_SCHEMA)
     record: dict[str, Any] = {"files": {}, "rows": {}, "sha256": {}}
@@ -96,6 +108,19 @@ def _errors_table(errors: pa.Table) -> pa.Table:
     }, schema=ERROR_SCHEMA)
 
 
+def _signatures_table(rows: pa.Table) -> pa.Table:
+    sig = rows.column(SIG_COL).combine_chunks()
+    return pa.table({"id": rows.column("id"), "source": rows.column("source"), "kind": rows.column("kind"),
+                     **{f.name: sig.field(f.name) for f in sig.type}}, schema=SIG_SCHEMA)
+
+
+def reason_group(reason: str | None) -> str:
+    """The funnel's name for a drop reason: `duplicate_of:<id>` counts as `duplicate`, others as they are."""
+    if reason is None:
+        return "unknown"
+    return "duplicate" if reason.startswith("duplicate_of:") else reason
+
+
 def _stats(rows: pa.Table, rejected: pa.Table, errors: pa.Table) -> dict[str, dict[str, int]]:
     def count(table: pa.Table, col: str) -> dict[str, int]:
         return {("unknown" if k is None else str(k)): v for k, v in Counter(table.column(col).to_pylist()).items()}
@@ -107,9 +132,15 @@ def _stats(rows: pa.Table, rejected: pa.Table, errors: pa.Table) -> dict[str, di
         "kept_by_source": count(kept, "source"),
         "kept_by_lang": count(kept, "lang"),
         "kept_by_tag": dict(tags),
-        "dropped_by_reason": count(rejected, "drop_reason"),
+        "dropped_by_reason": dict(Counter(map(reason_group, rejected.column("drop_reason").to_pylist()))),
         "errors_by_type": {str(k): v for k, v in Counter(json.loads(e)["error_type"]
                                                          for e in errors.column(ERROR_COL).to_pylist()).items()},
+        # source<TAB>what happened: "out", a drop reason, or "error"; stats() nests it per source.
+        "funnel": dict(Counter(
+            [f"{s}\tout" for s in kept.column("source").to_pylist()]
+            + [f"{s}\t{reason_group(r)}" for s, r in zip(rejected.column("source").to_pylist(),
+                                                         rejected.column("drop_reason").to_pylist(), strict=True)]
+            + [f"{s}\terror" for s in errors.column("source").to_pylist()])),
     }
 
 
@@ -125,7 +156,8 @@ class ShardStore:
         """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done."""
         out = Path(out)
         if fresh and out.exists():
-            for name in (*PARTS.values(), TMP_DIR, MANIFEST, JOURNAL, "errors.parquet", "stats.json"):
+            for name in (*PARTS.values(), TMP_DIR, DEDUP_DIR, MANIFEST, JOURNAL, "errors.parquet", "stats.json",
+                         DUPLICATES):
                 target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -154,7 +186,8 @@ class ShardStore:
             d = self.out / folder
             if d.is_dir():
                 for f in d.glob("*.parquet"):
-                    if (folder, f.name) not in known:
+                    # The global pass's rewrites follow the last commit and are redone idempotently.
+                    if (folder, f.name) not in known and not f.name.startswith(DEDUP_PREFIX):
                         f.unlink()
         shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
 
@@ -205,6 +238,42 @@ class ShardStore:
         tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
         os.replace(tmp, self.out / MANIFEST)
 
+    # -- the global pass (dedup) -------------------------------------------------------------
+    def read_signatures(self) -> pa.Table:
+        """Every committed signature, numbered by `row`, with the commit (`part`) that holds the sample."""
+        tables = []
+        for c in self.manifest["commits"]:
+            if "signatures" in c["files"]:
+                t = pq.read_table(self.out / PARTS["signatures"] / c["files"]["signatures"]).cast(SIG_SCHEMA)
+                tables.append(t.append_column("part", pa.array([c["n"]] * t.num_rows, pa.int32())))
+        sigs = pa.concat_tables(tables) if tables else SIG_SCHEMA.append(pa.field("part", pa.int32())).empty_table()
+        return sigs.append_column("row", pa.array(range(sigs.num_rows), pa.int64()))
+
+    def dedup_state(self) -> dict[str, Any]:
+        """What the global pass has done for the current commits: {} when it has to start over."""
+        path = self.out / DEDUP_DIR / "state.json"
+        state = json.loads(path.read_text()) if path.exists() else {}
+        return state if state.get("commits") == len(self.manifest["commits"]) else {}
+
+    def save_dedup_state(self, state: dict[str, Any]) -> None:
+        (self.out / DEDUP_DIR).mkdir(exist_ok=True)
+        tmp = self.out / DEDUP_DIR / "state.json.tmp"
+        tmp.write_text(json.dumps({**state, "commits": len(self.manifest["commits"])}, indent=1, sort_keys=True))
+        os.replace(tmp, self.out / DEDUP_DIR / "state.json")
+
+    def save_decisions(self, decisions: pa.Table) -> None:
+        """Persist the decisions before any shard changes, so a rerun applies the very same ones."""
+        tmp = self.out / (DUPLICATES + ".tmp")
+        pq.write_table(decisions, tmp)
+        os.replace(tmp, self.out / DUPLICATES)
+        self.save_dedup_state({"decided": True})
+
+    def load_decisions(self) -> pa.Table:
+        return pq.read_table(self.out / DUPLICATES)
+
+    def shard_of_commit(self, n: int) -> str | None:
+        return self.manifest["commits"][n]["files"].get("shards")
+
     # -- finish --------------------------------------------------------------------------------
     def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
         """Write errors.parquet and stats.json from all commits, and mark the manifest complete."""
@@ -216,8 +285,16 @@ class ShardStore:
         stats = self.stats()
         stats.update(summary)
         (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
-        shards = [{"path": f"shards/{c['files']['shards']}", "rows": c["rows"]["shards"],
-                   "sha256": c["sha256"]["shards"]} for c in self.manifest["commits"] if "shards" in c["files"]]
+        rewritten = self.dedup_state().get("parts", {})
+        shards = []
+        for c in self.manifest["commits"]:
+            if "shards" in c["files"]:
+                entry = {"path": f"shards/{c['files']['shards']}", "rows": c["rows"]["shards"],
+                         "sha256": c["sha256"]["shards"]}
+                entry.update({k: rewritten[c["files"]["shards"]][k] for k in ("rows", "sha256")}
+                             if c["files"]["shards"] in rewritten else {})
+                if entry["rows"]:
+                    shards.append(entry)
         self.save(complete=True, shards=shards, finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   units_completed=sorted(self.completed_units()))
         shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
@@ -228,12 +305,119 @@ class ShardStore:
         for c in self.manifest["commits"]:
             for key, counts in c["stats"].items():
                 totals.setdefault(key, Counter()).update(counts)
-        out: dict[str, Any] = {k: dict(sorted(v.items())) for k, v in totals.items()}
-        out["kept"] = sum(c["rows"]["shards"] for c in self.manifest["commits"])
-        out["dropped"] = sum(c["rows"].get("rejects", 0) for c in self.manifest["commits"])
+        kept = sum(c["rows"]["shards"] for c in self.manifest["commits"])
+        dropped = sum(c["rows"].get("rejects", 0) for c in self.manifest["commits"])
+        state = self.dedup_state()
+        for part in state.get("parts", {}).values():  # duplicates leave the kept counts for the drop counts
+            for key, counts in part["removed"].items():
+                sign = 1 if key in ("dropped_by_reason", "funnel_added") else -1
+                target = "funnel" if key.startswith("funnel") else key
+                for k, v in counts.items():
+                    totals.setdefault(target, Counter())[k] += sign * v
+            n = sum(part["removed"]["dropped_by_reason"].values())
+            kept, dropped = kept - n, dropped + n
+        out: dict[str, Any] = {k: dict(sorted((a, b) for a, b in v.items() if b)) for k, v in totals.items()}
+        out["funnel"] = _nest_funnel(out.pop("funnel", {}))
+        out["kept"], out["dropped"] = kept, dropped
         out["errors"] = sum(c["rows"]["errors"] for c in self.manifest["commits"])
-        out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"])
+        out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"]) - sum(
+            1 for p in state.get("parts", {}).values() if not p["rows"])
+        if state.get("complete"):
+            out["dedup"] = {"duplicates": state["duplicates"], "by_method": state["by_method"],
+                            "seconds": state["seconds"]}
         return out
+
+
+def _nest_funnel(flat: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """{"pdf\tout": 5, "pdf\ttext_filter:too_short": 1} -> {"pdf": {"in": 6, "out": 5, "dropped": {...}}}."""
+    funnel: dict[str, dict[str, Any]] = {}
+    for key, n in flat.items():
+        source, what = key.split("\t", 1)
+        f = funnel.setdefault(source, {"in": 0, "out": 0, "dropped": {}, "errors": 0})
+        f["in"] += n
+        if what == "out":
+            f["out"] += n
+        elif what == "error":
+            f["errors"] += n
+        else:
+            f["dropped"][what] = f["dropped"].get(what, 0) + n
+    return funnel
+
+
+def drop_duplicates(out: str, shard: str, duplicates: dict[str, tuple[str, str]], write_rejects: bool) -> dict:
+    """Move the duplicates out of one shard (worker side, idempotent) and say what was removed.
+
+    The removed rows' summary is written first, then the rejects, then the shard is replaced, each
+    atomically: a kill at any point leaves a state that a rerun completes with the same result.
+    """
+    root = Path(out)
+    path = root / PARTS["shards"] / shard
+    summary_path = root / DEDUP_DIR / f"removed-{shard}"
+    if path.exists():
+        table = pq.read_table(path)
+        mask = pc.is_in(table.column("id"), pa.array(list(duplicates), pa.string()))
+        if pc.any(mask).as_py():
+            removed = table.filter(mask)
+            ids = removed.column("id").to_pylist()
+            metas = []
+            for i, m in zip(ids, removed.column("meta").to_pylist(), strict=True):
+                d = json.loads(m) if m else {}
+                d["dedup"] = {"duplicate_of": duplicates[i][0], "method": duplicates[i][1]}
+                metas.append(meta_json(d))
+            removed = removed.set_column(removed.schema.get_field_index("keep"), "keep",
+                                         pa.array([False] * len(ids)))
+            removed = removed.set_column(removed.schema.get_field_index("drop_reason"), "drop_reason",
+                                         pa.array([f"duplicate_of:{duplicates[i][0]}" for i in ids]))
+            removed = removed.set_column(removed.schema.get_field_index("meta"), "meta", pa.array(metas))
+            summary = removed.select(["id", "source", "kind", "lang", "tags"]).append_column(
+                "method", pa.array([duplicates[i][1] for i in ids]))
+            (root / DEDUP_DIR).mkdir(exist_ok=True)
+            _atomic_write(summary, summary_path)
+            if write_rejects:
+                _atomic_write(removed.cast(SAMPLE_SCHEMA), root / PARTS["rejects"] / f"{DEDUP_PREFIX}{shard}")
+            kept = table.filter(pc.invert(mask))
+            if kept.num_rows:
+                _atomic_write(kept.cast(SAMPLE_SCHEMA), path)
+            else:
+                path.unlink()
+    result: dict[str, Any] = {"rows": 0, "sha256": None}
+    if path.exists():
+        result = {"rows": pq.read_metadata(path).num_rows, "sha256": _sha256(path)}
+    summary = pq.read_table(summary_path) if summary_path.exists() else None
+    result["removed"] = _removed_stats(summary)
+    return result
+
+
+def _removed_stats(summary: pa.Table | None) -> dict[str, dict[str, int]]:
+    if summary is None:
+        return {"dropped_by_reason": {}}
+    rows = summary.to_pylist()
+
+    def count(col: str) -> dict[str, int]:
+        return dict(Counter("unknown" if r[col] is None else str(r[col]) for r in rows))
+
+    return {
+        "kept_by_kind": count("kind"), "kept_by_source": count("source"), "kept_by_lang": count("lang"),
+        "kept_by_tag": dict(Counter(t for r in rows for t in (r["tags"] or []))),
+        "dropped_by_reason": dict(Counter(f"duplicate:{r['method']}" for r in rows)),
+        "funnel": dict(Counter(f"{r['source']}\tout" for r in rows)),
+        "funnel_added": dict(Counter(f"{r['source']}\tduplicate:{r['method']}" for r in rows)),
+    }
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    _write(table, tmp)
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _read_journal(path: Path) -> list[dict[str, Any]]:
@@ -262,6 +446,6 @@ class ResumeMismatch(RuntimeError):
 
 def read_shards(out: str | Path, folder: str = "shards") -> pa.Table:
     """All rows of a finished run's shards (or rejects), for tests, reports and notebooks."""
-    files: Iterable[Path] = sorted((Path(out) / folder).glob("part-*.parquet"))
+    files: Iterable[Path] = sorted((Path(out) / folder).glob("*.parquet"))
     tables = [pq.read_table(f) for f in files]
     return pa.concat_tables(tables) if tables else SAMPLE_SCHEMA.empty_table()

@@ -63,6 +63,31 @@ class Stage(ABC):
         return f"{self.name}/{self.version}"
 
 
+class GlobalStage(Stage):
+    """A stage that needs every sample of a run at once, such as dedup.
+
+    It works in two halves. `process()` runs on each batch as it streams, like any stage, and writes
+    a compact per-sample summary into the `_sig` column, which the shard writer keeps beside each
+    part. After the last unit is committed the runner reads all summaries back (numbered by a `row`
+    column) and, on Ray: `keys()` turns blocks of summaries into (key, row, method) rows; a shuffle
+    brings equal keys together; `pairs()` turns each shuffled partition into candidate pairs; then
+    `resolve()` on the driver verifies them and returns decisions (id, duplicate_of, method,
+    source). The runner moves the decided samples from the shards to the rejects.
+    """
+
+    @abstractmethod
+    def keys(self, summaries: pa.Table) -> pa.Table:
+        """Grouping keys of a block of summaries: columns key (int64), row (int64), method (int8)."""
+
+    @abstractmethod
+    def pairs(self, keys: pa.Table) -> pa.Table:
+        """Candidate pairs (a, b, method) among rows sharing a key; `keys` holds every row of its keys."""
+
+    @abstractmethod
+    def resolve(self, summaries: pa.Table, pairs: pa.Table) -> pa.Table:
+        """Decisions: which samples (id) repeat which kept sample (duplicate_of), how, from which source."""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One independent piece of a source's work; the grain of resume.

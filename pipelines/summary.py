@@ -26,6 +26,10 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
     t.add_row("errors", str(s.get("errors", 0)))
     for etype, n in s.get("errors_by_type", {}).items():
         t.add_row(f"  {etype}", str(n))
+    if "dedup" in s:
+        d = s["dedup"]
+        t.add_row("duplicates", f"{d['duplicates']} ({', '.join(f'{k} {v}' for k, v in d['by_method'].items()) or '-'}"
+                  f"; global pass {d['seconds']:.1f} s)")
     t.add_row("shards", str(s.get("shards", 0)))
     if result.units_run < result.units_total:
         t.add_row("resumed", f"{result.units_total - result.units_run} of {result.units_total} units already done")
@@ -33,4 +37,22 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
     startup = result.seconds - result.work_seconds
     t.add_row("time", f"{result.seconds:.1f} s ({startup:.1f} s of it Ray start-up and planning)")
     console.print(t)
+    if s.get("funnel"):
+        console.print(_funnel_table(s["funnel"]))
     console.print(f"output: {result.out.resolve()}  (shards/, errors.parquet, manifest.json, stats.json)")
+
+
+def _funnel_table(funnel: dict) -> Table:
+    """Per source: samples in, each reason they were dropped for, errors, samples out."""
+    t = Table(title="funnel", title_justify="left")
+    t.add_column("source")
+    t.add_column("step")
+    t.add_column("samples", justify="right")
+    for source, f in sorted(funnel.items()):
+        t.add_row(source, "in", str(f["in"]))
+        for reason, n in sorted(f["dropped"].items(), key=lambda kv: -kv[1]):
+            t.add_row("", f"- {reason}", str(n))
+        if f["errors"]:
+            t.add_row("", "- errors", str(f["errors"]))
+        t.add_row("", "out", str(f["out"]), style="bold")
+    return t

@@ -1,0 +1,28 @@
+"""Dedup settings: the `[dedup]` section of a run's config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    """What counts as a duplicate.
+
+    Images: identical pixels, or perceptual hashes (256-bit pHash) at most `max_phash_distance`
+    bits apart; when both images carry text, their texts must also overlap (`image_text_min_jaccard`),
+    so two different pages of one template are not taken for copies. Texts: identical after
+    normalisation, or MinHash-estimated Jaccard of word 3-gram shingles of at least `text_threshold`.
+    """
+
+    enabled: bool = True
+    exact: bool = True
+    near_images: bool = True
+    max_phash_distance: int = 8
+    image_text_min_jaccard: float = 0.5
+    near_texts: bool = True
+    text_threshold: float = 0.7
+    num_perm: int = 128
+    shingle_size: int = 3
+    min_text_chars: int = 50
+    max_bucket_pairs: int = 64  # members of one LSH bucket compared pairwise; larger buckets are chained

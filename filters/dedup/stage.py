@@ -1,0 +1,42 @@
+"""The dedup stage: fingerprints as samples stream, one global decision once the run is complete."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from filters.dedup import groups
+from filters.dedup.config import DedupConfig
+from filters.dedup.signatures import Signer
+from pipelines.schema import SIG_COL, set_columns
+from pipelines.stage import GlobalStage
+
+
+class Dedup(GlobalStage):
+    """Exact and near-duplicate images and texts across the whole run; the copy kept is deterministic.
+
+    Dropped duplicates get `drop_reason = duplicate_of:<id of the kept copy>` and land in the
+    rejects with the method that matched them in `meta.dedup`.
+    """
+
+    name = "dedup"
+    version = "1"
+    reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep")
+    writes = (SIG_COL,)
+
+    def __init__(self, config: DedupConfig | None = None):
+        self.config = config = config or DedupConfig()
+        self.signer = Signer(config)
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        rows = batch.select(list(self.reads)).to_pylist()
+        sigs = [self.signer.signature(r) if r["keep"] is not False else None for r in rows]
+        return set_columns(batch, **{SIG_COL: sigs})
+
+    def keys(self, summaries: pa.Table) -> pa.Table:
+        return groups.band_keys(summaries, self.config)
+
+    def pairs(self, keys: pa.Table) -> pa.Table:
+        return groups.candidate_pairs(keys, self.config)
+
+    def resolve(self, summaries: pa.Table, pairs: pa.Table) -> pa.Table:
+        return groups.resolve(summaries, pairs, self.config)

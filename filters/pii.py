@@ -1,0 +1,102 @@
+"""PII scrubbing: replace e-mail addresses, phone numbers and IP addresses in every text field.
+
+Training data should not teach a model anyone's contact details. Matches are replaced by a
+placeholder (``<EMAIL>``, ``<PHONE>``, ``<IP>``), counted in ``quality.pii_count`` and, per type, in
+``meta.pii``. Scrubbing never drops a sample. Phone patterns ask for the punctuation people write
+phone numbers with (``+``, dashes, dots, brackets) so that runs of figures in a table stay intact.
+OCR lines are scrubbed too; the page image itself is not (blurring text in pixels is out of scope).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from filters.base import Filter
+from pipelines.schema import meta_json
+
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
+PHONE = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]\d{2,5}){1,4}"  # +44 20 7946 0958, +1-415-555-0100
+    r"|\(\d{2,4}\)\s?\d{3,4}[\s.-]\d{3,4}"  # (415) 555-0100
+    r"|\d{3}[.-]\d{3}[.-]\d{4}"  # 415-555-0100, 415.555.0100
+    r"|0\d{2,3}-\d{7,8}"  # 010-12345678 (Chinese landline)
+    r"|1[3-9]\d(?:[\s-]?\d{4}){2}"  # 13800138000, 138-0013-8000 (Chinese mobile)
+    r")(?![\w])"
+)
+IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
+IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])"
+                  r"|(?<![\w:])[0-9A-Fa-f:]*::[0-9A-Fa-f:]+")
+PLACEHOLDER = {"email": "<EMAIL>", "phone": "<PHONE>", "ip": "<IP>"}
+
+
+@dataclass(frozen=True)
+class PiiConfig:
+    """Which kinds of personal data to replace."""
+
+    emails: bool = True
+    phones: bool = True
+    ips: bool = True
+
+
+class PiiScrubber(Filter):
+    """Replaces personal data in `text`, `ocr_text`, OCR lines and `html`; counts what it replaced."""
+
+    name = "pii"
+    version = "1"
+    reads = ("meta",)
+    edits = ("text", "ocr_text", "ocr", "html", "meta")
+
+    def __init__(self, config: PiiConfig = PiiConfig()):
+        self.config = config
+
+    def score(self, row: dict[str, Any]) -> dict[str, float]:
+        counts: Counter[str] = Counter()
+        for name in ("text", "ocr_text", "html"):
+            if row.get(name):
+                row[name] = self.scrub(row[name], counts)
+        # OCR lines count once: ocr_text is their join, already counted above.
+        for line in row.get("ocr") or []:
+            line["text"] = self.scrub(line["text"] or "", Counter())
+        if counts:
+            meta = json.loads(row["meta"]) if row.get("meta") else {}
+            meta["pii"] = dict(sorted(counts.items()))
+            row["meta"] = meta_json(meta)
+        return {"pii_count": float(sum(counts.values()))}
+
+    def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
+        return None
+
+    def scrub(self, text: str, counts: Counter[str]) -> str:
+        """`text` with personal data replaced; `counts` gains one per replacement, by type."""
+        if self.config.emails:
+            text = _replace(EMAIL, text, "email", counts)
+        if self.config.ips:
+            text = _replace(IPV4, text, "ip", counts, valid=_is_ip)
+            text = _replace(IPV6, text, "ip", counts, valid=_is_ip)
+        if self.config.phones:
+            text = _replace(PHONE, text, "phone", counts, valid=lambda s: 7 <= sum(c.isdigit() for c in s) <= 15)
+        return text
+
+
+def _replace(pattern: re.Pattern[str], text: str, kind: str, counts: Counter[str], valid=None) -> str:
+    def sub(m: re.Match[str]) -> str:
+        if valid is not None and not valid(m.group(0)):
+            return m.group(0)
+        counts[kind] += 1
+        return PLACEHOLDER[kind]
+
+    return pattern.sub(sub, text)
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,129 @@
+"""Dedup decisions on real renders and texts, without Ray: the runner's shuffle is one partition here."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pymupdf
+import pytest
+
+from filters.dedup.config import DedupConfig
+from filters.dedup.groups import band_keys, candidate_pairs, resolve
+from filters.dedup.stage import Dedup
+from pipelines.schema import SIG_COL, SIG_SCHEMA, image_value, to_table
+
+PARAGRAPH = ("The committee met on a wet Tuesday morning to review the harbour project. After a long discussion "
+             "of costs, tides and the old sea wall, members agreed that the northern pier would be rebuilt first, "
+             "while the southern basin waits for a survey of its silt. The engineer promised a revised schedule "
+             "before the spring tides, and the treasurer asked for monthly reports on spending against budget.")
+
+
+def render(pdf, page: int, dpi: int) -> dict:
+    pix = pdf[page].get_pixmap(dpi=dpi)
+    return {"bytes": pix.tobytes("png"), "path": None}, pix.width, pix.height
+
+
+def page_row(sid: str, pdf, page: int, dpi: int = 144) -> dict:
+    img, w, h = render(pdf, page, dpi)
+    return {"id": sid, "source": "pdf", "kind": "page", "image": img, "width": w, "height": h,
+            "text": pdf[page].get_text(), "keep": True}
+
+
+def text_row(sid: str, text: str) -> dict:
+    return {"id": sid, "source": "pdf", "kind": "text", "text": text, "keep": True}
+
+
+def decide(rows: list[dict], config: DedupConfig | None = None) -> dict[str, tuple[str, str]]:
+    """Run the whole dedup path on rows: signatures, keys, one 'shuffled' partition, resolve."""
+    stage = Dedup(config)
+    out = stage.process(to_table(rows)).to_pylist()
+    signed = [r for r in out if r[SIG_COL] is not None]
+    sigs = pa.Table.from_pylist([{"id": r["id"], "source": r["source"], "kind": r["kind"], **r[SIG_COL]}
+                                 for r in signed], schema=SIG_SCHEMA)
+    sigs = sigs.append_column("row", pa.array(range(sigs.num_rows), pa.int64()))
+    keys = pa.concat_tables([stage.keys(sigs.slice(i, 3)) for i in range(0, sigs.num_rows, 3)])  # blocks
+    decisions = stage.resolve(sigs, stage.pairs(keys))
+    return {d["id"]: (d["duplicate_of"], d["method"]) for d in decisions.to_pylist()}
+
+
+@pytest.fixture(scope="module")
+def report(corpus):
+    return pymupdf.open(corpus / "annual_report.pdf")
+
+
+def test_the_same_page_twice_is_an_exact_duplicate_and_the_kept_copy_is_fixed(report):
+    rows = [page_row("b", report, 0), page_row("a", report, 0), page_row("c", report, 1)]
+    assert decide(rows) == {"b": ("a", "exact_image")}
+    assert decide(list(reversed(rows))) == {"b": ("a", "exact_image")}  # order of arrival does not matter
+
+
+def test_a_page_rendered_at_another_dpi_is_a_near_duplicate_and_the_larger_render_is_kept(report):
+    rows = [page_row("small", report, 1, dpi=110), page_row("large", report, 1, dpi=150),
+            page_row("other", report, 2)]
+    assert decide(rows) == {"small": ("large", "near_image")}
+
+
+def test_distinct_pages_of_one_document_are_not_duplicates(report, corpus):
+    notes = pymupdf.open(corpus / "field_notes.pdf")
+    rows = [page_row(f"r{i}", report, i) for i in range(3)] + [page_row(f"n{i}", notes, i) for i in range(2)]
+    assert decide(rows) == {}
+
+
+def test_a_lightly_edited_paragraph_is_a_near_duplicate_and_a_different_one_is_not():
+    edited = PARAGRAPH.replace("wet Tuesday", "rainy Tuesday").replace("monthly", "weekly")
+    other = ("Bees returned to the orchard in April, later than in any year the keepers can remember. Their "
+             "hives had wintered well, yet the cold nights of March kept the foragers home until the plum trees "
+             "were already past their best bloom, and the honey harvest is expected to be small.")
+    rows = [text_row("t1", PARAGRAPH), text_row("t2", edited), text_row("t3", other)]
+    got = decide(rows)
+    assert set(got) == {"t2"} or set(got) == {"t1"}
+    assert next(iter(got.values()))[1] == "near_text"
+    # Exact text duplicates ignore case and whitespace.
+    assert decide([text_row("x", PARAGRAPH), text_row("y", "  " + PARAGRAPH.upper().replace(" ", "\n "))]) == {
+        "y": ("x", "exact_text")}
+
+
+def test_the_threshold_is_configurable():
+    edited = " ".join(w if i % 9 else w.upper() + "s" for i, w in enumerate(PARAGRAPH.split()))
+    rows = [text_row("t1", PARAGRAPH), text_row("t2", edited)]
+    # Every ninth word changed: the pair is ~0.5 similar. The longer text (the edited one) is kept.
+    assert decide(rows, DedupConfig(text_threshold=0.3)) == {"t1": ("t2", "near_text")}
+    assert decide(rows, DedupConfig(text_threshold=0.95)) == {}
+
+
+def test_dropped_samples_take_no_part_and_groups_are_transitive(report):
+    a, b, c = page_row("a", report, 0), page_row("b", report, 0), page_row("c", report, 0)
+    dropped = dict(page_row("0", report, 0), keep=False)
+    assert decide([a, b, c, dropped]) == {"b": ("a", "exact_image"), "c": ("a", "exact_image")}
+
+
+def test_band_keys_find_every_pair_within_the_distance():
+    """Pigeonhole: hashes at most max_phash_distance bits apart always share a band."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cfg = DedupConfig(max_phash_distance=8)
+    base = rng.integers(0, 2, 256, dtype=np.uint8)
+    rows = []
+    for i in range(40):
+        bits = base.copy()
+        bits[rng.choice(256, size=int(rng.integers(0, 9)), replace=False)] ^= 1
+        rows.append({"id": f"i{i}", "source": "s", "kind": "page", "area": 100, "text_len": 0,
+                     "phash": np.packbits(bits).tobytes()})
+    sigs = pa.Table.from_pylist(rows, schema=SIG_SCHEMA).append_column("row", pa.array(range(40), pa.int64()))
+    pairs = candidate_pairs(band_keys(sigs, cfg), cfg)
+    found = set(zip(pairs.column("a").to_pylist(), pairs.column("b").to_pylist(), strict=True))
+    bits = np.unpackbits(np.frombuffer(b"".join(r["phash"] for r in rows), np.uint8).reshape(40, 32), axis=1)
+    close = [(i, j) for i in range(40) for j in range(i + 1, 40) if (bits[i] != bits[j]).sum() <= 8]
+    assert close and all(p in found for p in close)
+    far = [(i, j) for i in range(40) for j in range(i + 1, 40) if (bits[i] != bits[j]).sum() > 8]
+    linked = resolve(sigs, pairs, cfg)
+    assert far and linked.num_rows == 39  # all hang together through close pairs; one copy is kept
+
+
+def test_image_pages_with_different_text_are_not_merged_by_a_close_phash(report):
+    """Two pages of one template (same picture, other words) stay apart when both carry text."""
+    a = page_row("a", report, 0)
+    b = dict(page_row("b", report, 0, dpi=143), text="Entirely different words on this copy of the page, "
+             "which a reader would never confuse with the first one at all, not even briefly.")
+    assert decide([a, b]) == {}
+    assert decide([a, dict(b, text=a["text"])]) == {"b": ("a", "near_image")}
