@@ -8,6 +8,7 @@ header: an image bomb is refused before a single pixel is decoded.
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from filters.base import Filter
+from pipelines.stage import InputError
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,22 @@ class ImageFilter(Filter):
     def score(self, row: dict[str, Any]) -> dict[str, float]:
         if self._too_small(row.get("width"), row.get("height")):
             return {}  # never decode what is failed anyway
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(row["image"]["bytes"])) as im:
-                w, h = im.size  # from the header: nothing is decoded yet
-                scores = {"megapixels": w * h / 1e6, "aspect": max(w, h) / max(min(w, h), 1)}
-                if scores["megapixels"] > self.config.max_megapixels or self._too_small(w, h):
-                    return scores
-                im.draft("L", (self.config.analysis_side, self.config.analysis_side))  # JPEG: decode reduced
-                grey = im.convert("L")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(row["image"]["bytes"])) as im:
+                    w, h = im.size  # from the header: nothing is decoded yet
+                    scores = {"megapixels": w * h / 1e6, "aspect": max(w, h) / max(min(w, h), 1)}
+                    if scores["megapixels"] > self.config.max_megapixels or self._too_small(w, h):
+                        return scores
+                    im.draft("L", (self.config.analysis_side, self.config.analysis_side))  # JPEG: decode reduced
+                    grey = im.convert("L")
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            # Pillow's own guard fired first (above its MAX_IMAGE_PIXELS); it names the size.
+            m = re.search(r"\((\d+) pixels\)", str(e))
+            return {"megapixels": int(m.group(1)) / 1e6 if m else float("inf")}
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputError("UndecodableImage", f"the image bytes cannot be decoded: {type(e).__name__}: {e}") from e
         grey.thumbnail((self.config.analysis_side, self.config.analysis_side))
         return scores | image_scores(np.asarray(grey, dtype=np.float32))
 
@@ -67,7 +76,7 @@ class ImageFilter(Filter):
         if scores["megapixels"] > c.max_megapixels:
             return "too_many_pixels"
         checks = [
-            ("aspect", scores["aspect"] > c.max_aspect),
+            ("aspect", scores.get("aspect", 1.0) > c.max_aspect),
             ("too_small", "pixel_std" not in scores),
             ("blank", scores.get("pixel_std", 0) < c.min_pixel_std or scores.get("entropy", 0) < c.min_entropy),
             ("no_content", scores.get("content_frac", 0) < c.min_content_frac),

@@ -85,8 +85,8 @@ class TextFilter(Filter):
             ("ellipses", scores["ellipsis_frac"] > c.max_ellipsis_frac),
             ("no_stopwords", "stopwords" in scores and words >= c.stopwords_from_words
              and scores["stopwords"] < c.min_stopwords),
-            ("repeated_lines", scores["dup_line_frac"] > c.max_dup_line_frac),
             ("repeated_paragraphs", scores["dup_para_frac"] > c.max_dup_para_frac),
+            ("repeated_lines", scores["dup_line_frac"] > c.max_dup_line_frac),
             ("repeated_ngrams", words >= c.repetition_from_words
              and (scores["top_2gram_frac"] > c.max_top_2gram_frac or scores["dup_5gram_frac"] > c.max_dup_5gram_frac)),
         ]

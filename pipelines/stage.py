@@ -196,6 +196,6 @@ def run_guarded(stage: Stage, batch: pa.Table) -> pa.Table:
 def _mark_failed(stage: Stage, row: pa.Table, error: Exception) -> pa.Table:
     from pipelines.schema import conform, set_columns
 
-    rec = json.dumps({"stage": stage.qualified_name, "error_type": type(error).__name__,
+    rec = json.dumps({"stage": stage.qualified_name, "error_type": getattr(error, "error_type", type(error).__name__),
                       "message": str(error) or repr(error)})
     return set_columns(conform(row), **{ERROR_COL: [rec], "keep": [False]})

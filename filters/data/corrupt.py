@@ -27,10 +27,10 @@ codecs.register_error("vlforge_latin1_fallback", _latin1_fallback)
 
 
 def _span(text: str, rng: random.Random, fn: Callable[[str], str]) -> str:
-    """Apply fn to the whole text, or (a third of the time) to a tail covering at least half of it."""
-    if rng.random() < 0.67 or len(text) < 80:
+    """Apply fn to the whole text, or (a fifth of the time) to a tail covering at least two thirds of it."""
+    if rng.random() < 0.8 or len(text) < 80:
         return fn(text)
-    cut = text.rfind(" ", 0, rng.randint(len(text) // 8, len(text) // 2)) + 1
+    cut = text.rfind(" ", 0, rng.randint(len(text) // 8, len(text) // 3)) + 1
     return text[:cut] + fn(text[cut:])
 
 
@@ -127,20 +127,11 @@ def shuffled(text: str, lang: str, rng: random.Random) -> str:
 def hyphenated_lines(text: str, lang: str, rng: random.Random) -> str:
     """A narrow column extracted line by line, every line broken mid-word with a hyphen: "infor-\\nmation"."""
     width = rng.randint(25, 55)
-    lines, line = [], ""
-    for word in text.split():
-        while len(line) + len(word) + 1 > width:
-            room = width - len(line) - (1 if line else 0)
-            if room >= 3 and len(word) - room >= 2:
-                lines.append(f"{line} {word[:room - 1]}-".strip())
-                word = word[room - 1:]
-            else:
-                lines.append(line)
-            line = ""
-            if len(word) <= width:
-                break
-        line = f"{line} {word}".strip()
-    lines.append(line)
+    flat = " ".join(text.split())
+    lines = []
+    for i in range(0, len(flat), width):
+        line, rest = flat[i:i + width], flat[i + width:i + width + 1]
+        lines.append((line + "-" if line[-1:].isalnum() and rest.isalnum() else line).strip())
     return "\n".join(lines)
 
 
