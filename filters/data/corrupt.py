@@ -126,12 +126,17 @@ def shuffled(text: str, lang: str, rng: random.Random) -> str:
 
 def hyphenated_lines(text: str, lang: str, rng: random.Random) -> str:
     """A narrow column extracted line by line, every line broken mid-word with a hyphen: "infor-\\nmation"."""
-    width = rng.randint(25, 55)
-    flat = " ".join(text.split())
-    lines = []
-    for i in range(0, len(flat), width):
-        line, rest = flat[i:i + width], flat[i + width:i + width + 1]
-        lines.append((line + "-" if line[-1:].isalnum() and rest.isalnum() else line).strip())
+    width = rng.randint(25, 50)
+    lines, line = [], ""
+    for word in text.split():
+        while line and len(line) + 1 + len(word) > width:
+            room = width - len(line) - 2  # a space before the piece and the hyphen after it
+            if room >= 1 and len(word) - room >= 2:
+                line, word = f"{line} {word[:room]}-", word[room:]
+            lines.append(line)
+            line = ""
+        line = f"{line} {word}" if line else word
+    lines.append(line)
     return "\n".join(lines)
 
 
