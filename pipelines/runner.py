@@ -207,7 +207,6 @@ def _shuffled_pairs(stage: GlobalStage, sigs: pa.Table) -> list[pa.Table]:
 
 
 def _keys_partitioned(stage: GlobalStage, summaries: pa.Table, n_parts: int) -> list[pa.Table] | pa.Table:
-    import numpy as np
 
     keys = stage.keys(summaries)
     part = (keys.column("key").to_numpy() & 0x7FFFFFFF) % n_parts
