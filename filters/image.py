@@ -28,9 +28,9 @@ class ImageFilterConfig:
     max_megapixels: float = 80.0  # decompression-bomb guard, checked on the header before decoding
     max_aspect: float = 10.0
     min_pixel_std: float = 2.0
-    min_entropy: float = 0.1
+    min_entropy: float = 0.01  # a blank page scores ~0; a page with one line of text ~0.02
     min_blur: float = 100.0  # measured on 144-dpi pages: sharp 12k-34k, Gaussian r=1 400-1100, r=2 20-40
-    min_content_frac: float = 0.002
+    min_content_frac: float = 0.0005  # a page with a single word still passes
     analysis_side: int = 1024
 
 

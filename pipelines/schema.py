@@ -99,7 +99,7 @@ SIG_TYPE = pa.struct([
     ("text_len", pa.int32()),  # characters of normalised text (the longer copy is kept)
     ("img_exact", pa.binary()),  # hash of the decoded pixels
     ("phash", pa.binary()),  # 256-bit perceptual hash
-    ("text_exact", pa.binary()),  # hash of the normalised text (text samples)
+    ("text_exact", pa.binary()),  # hash of the normalised text (a key for text samples, a check for images)
     ("minhash", pa.binary()),  # MinHash of word shingles, uint32 values
 ])
 WORK_SCHEMA = SAMPLE_SCHEMA.append(pa.field(UNIT_COL, pa.string())).append(

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 
 REPLACEMENT = "\ufffd"
-_NOISE = "~^|\\#@$%&*{}<>¦§¤•□■▪◆►¬°±¿¡«»†‡¶"
+_NOISE = "~^|\\{}<>¦§¤•□■▪◆►¬°±¿¡«»†‡¶"
 _CJK = re.compile(r"[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 
 
@@ -126,7 +126,7 @@ def shuffled(text: str, lang: str, rng: random.Random) -> str:
 
 def hyphenated_lines(text: str, lang: str, rng: random.Random) -> str:
     """A narrow column extracted line by line, every line broken mid-word with a hyphen: "infor-\\nmation"."""
-    width = rng.randint(25, 50)
+    width = rng.randint(20, 40)
     lines, line = [], ""
     for word in text.split():
         while line and len(line) + 1 + len(word) > width:
@@ -161,12 +161,17 @@ KINDS_ZH: dict[str, Callable[[str, str, random.Random], str | None]] = {
 }
 
 
+# Hyphenation leaves most of a paragraph intact, so the model needs more examples of it to learn the pattern.
+WEIGHTS = {"hyphenated": 2.0, "shuffled": 0.5}
+
+
 def corrupt(text: str, lang: str, rng: random.Random) -> tuple[str, str]:
     """(kind, corrupted text) for a random corruption that actually changes the text noticeably."""
     kinds = KINDS_ZH if lang == "zh" else KINDS_EN
     names = sorted(kinds)
+    weights = [WEIGHTS.get(n, 1.0) for n in names]
     while True:
-        name = rng.choice(names)
+        name = rng.choices(names, weights)[0]
         out = kinds[name](text, lang, rng)
         if out is not None and out != text:
             return name.rstrip("2"), out

@@ -36,7 +36,7 @@ from filters.data.spam import spam_rows
 OUT_DIR = Path(__file__).parent / "quality"
 SEED = 0
 MIN_CHARS, MAX_CHARS = 150, 1500
-CORRUPT_FRACTION = 0.72  # share of good paragraphs that also appear, corrupted, as bad examples
+CORRUPT_FRACTION = 1.0  # share of good paragraphs that also appear, corrupted, as bad examples
 
 # Modules whose import has side effects (opens a browser, prints, starts Tk) or that are huge test suites.
 _SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "_tkinter", "turtle", "turtledemo", "test", "lib2to3",

@@ -54,19 +54,25 @@ _SHARED = {
 
 EN_TEMPLATES: dict[str, list[str]] = {
     "cookie": [
-        "We use cookies to improve your experience on our website. By continuing to browse, you agree to our use of "
-        "cookies. Accept all | Reject | Manage preferences",
-        "This website uses cookies to ensure you get the best experience. Learn more. Got it!",
+        "We use cookies to improve your experience on our website. By continuing to browse {site}, you agree to our "
+        "use of cookies. Accept all | Reject | Manage preferences",
+        "This website uses cookies to ensure you get the best experience on {site}. Learn more. Got it!",
         "{site} and our {n} partners store and access information on your device. Click Accept to consent or "
         "Customize to choose. Accept Customize Reject All Privacy Policy Cookie Policy",
-        "Cookie Settings. We and selected third parties use cookies or similar technologies for technical purposes "
+        "Cookie Settings. We and {n} selected third parties use cookies or similar technologies for technical purposes "
         "and, with your consent, for other purposes as specified in the cookie policy. OK Decline",
         "By clicking \"Accept All Cookies\", you agree to the storing of cookies on your device to enhance site "
         "navigation, analyze site usage, and assist in our marketing efforts. Cookies Settings Accept All Cookies",
         "{site} uses cookies and similar technologies. Some are necessary, others help us improve {site} and show you "
         "relevant ads ({n} vendors). Accept | Necessary only | Settings",
-        "Your privacy matters. We use cookies to personalise content and ads, to provide social media features and "
-        "to analyse our traffic. Allow all Deny Show details",
+        "Your privacy matters to {site}. We use cookies to personalise content and ads, to provide social media "
+        "features and to analyse our traffic. Allow all Deny Show details",
+        "We value your privacy. {site} uses essential cookies and, with your permission, analytics cookies. You can "
+        "change your choice at any time in Cookie Preferences. Accept | Decline",
+        "Cookies help us deliver our services. By using {site}, you agree to our use of cookies. Updated {date}. "
+        "OK, I understand | More info",
+        "This site uses cookies from Google and {n} other partners to deliver its services and to analyze traffic. "
+        "Learn more | OK",
     ],
     "nav": ["@nav: | ", "@nav:\n", "@nav: > ", "@nav: \u00b7 "],
     "click": [
@@ -120,10 +126,11 @@ EN_TEMPLATES: dict[str, list[str]] = {
 }
 ZH_TEMPLATES: dict[str, list[str]] = {
     "cookie": [
-        "本网站使用Cookie来改善您的浏览体验。继续浏览即表示您同意我们使用Cookie。接受 拒绝 了解更多",
-        "我们使用Cookie和类似技术来提供个性化内容和广告。点击“同意”即表示您同意我们的隐私政策。同意 设置",
+        "{site}使用Cookie来改善您的浏览体验。继续浏览即表示您同意我们使用Cookie。接受 拒绝 了解更多",
+        "我们使用Cookie和类似技术来提供个性化内容和广告。点击“同意”即表示您同意{site}的隐私政策。同意 设置",
         "{site}及其{n}家合作伙伴会在您的设备上存储和访问信息。点击“接受”表示同意，点击“管理”进行设置。接受 管理 全部拒绝",
         "温馨提示：为了给您提供更好的服务，{site}会使用Cookie。请阅读《隐私政策》和《用户协议》。同意并继续 不同意",
+        "本站使用必要的Cookie以保证网站正常运行，并在您同意的情况下使用分析类Cookie。更新日期：{zdate} 全部接受 仅必要",
     ],
     "nav": ["@znav: | ", "@znav: "],
     "click": [
@@ -169,6 +176,9 @@ _ZH_LINKS = ["{year}年最值得买的{product}推荐", "{city}天气预报", "{
              "如何挑选{product}", "{site}最新消息", "{product}价格大全", "{city}旅游攻略", "热门{kw}排行榜"]
 
 
+_CLOSE = ["", "", "", "\u00d7", "\u2715", "[X]", "Close", "\u5173\u95ed", "Dismiss"]
+
+
 def _fill(template: str, pools: dict, rng: random.Random) -> str:
     def slot(m: re.Match) -> str:
         key = m.group(1)
@@ -200,7 +210,8 @@ def spam_rows(rng: random.Random, per_template: int = 14) -> list[dict]:
         for category, specs in templates.items():
             for index, spec in enumerate(specs):
                 make: Callable[[], str] = ((lambda s=spec: _compose(s, rng)) if spec.startswith("@")
-                                           else (lambda s=spec: _fill(s, pools, rng)))
+                                           else (lambda s=spec: f"{_fill(s, pools, rng)} {rng.choice(_CLOSE)}"
+                                                 .strip()))
                 texts = {make() for _ in range(per_template * 3)}
                 for text in sorted(texts)[:per_template]:
                     rows.append({"text": text, "source": f"spam-{category}", "group": f"spam-{lang}-{category}-{index}"})

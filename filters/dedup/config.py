@@ -10,9 +10,10 @@ class DedupConfig:
     """What counts as a duplicate.
 
     Images: identical pixels, or perceptual hashes (256-bit pHash) at most `max_phash_distance`
-    bits apart; when both images carry text, their texts must also overlap (`image_text_min_jaccard`),
-    so two different pages of one template are not taken for copies. Texts: identical after
-    normalisation, or MinHash-estimated Jaccard of word 3-gram shingles of at least `text_threshold`.
+    bits apart; when both images carry text, their texts must also overlap (`image_text_min_jaccard`;
+    texts under `min_text_chars` must be equal), so two pages of one template are not taken for
+    copies. Texts: identical after normalisation, or MinHash-estimated Jaccard of word 3-gram
+    shingles of at least `text_threshold`.
     """
 
     enabled: bool = True

@@ -31,11 +31,14 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
     """LSH keys of a block of signatures (with a `row` column numbering them across the run)."""
     rows = sigs.column("row").to_numpy()
     parts: list[tuple[np.ndarray, np.ndarray, int]] = []
+    is_text = pc.equal(sigs.column("kind"), "text").to_numpy(zero_copy_only=False)
     if config.exact:
-        for col, method in (("img_exact", EXACT_IMAGE), ("text_exact", EXACT_TEXT)):
-            ok, mat = _bytes_matrix(sigs.column(col), np.uint64)
-            if ok.any():
-                parts.append((_fold(mat[:, :1], method), rows[ok], method))
+        ok, mat = _bytes_matrix(sigs.column("img_exact"), np.uint64)
+        if ok.any():
+            parts.append((_fold(mat[:, :1], EXACT_IMAGE), rows[ok], EXACT_IMAGE))
+        ok, mat = _bytes_matrix(sigs.column("text_exact"), np.uint64)  # the text of images is no key
+        if (ok & is_text).any():
+            parts.append((_fold(mat[is_text[ok], :1], EXACT_TEXT), rows[ok & is_text], EXACT_TEXT))
     if config.near_images:
         ok, bits = _bytes_matrix(sigs.column("phash"), np.uint8)
         if ok.any():
@@ -45,7 +48,7 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
                 parts.append((_fold(value[:, None], NEAR_IMAGE, band), rows[ok], NEAR_IMAGE))
     if config.near_texts:
         ok, mh = _bytes_matrix(sigs.column("minhash"), np.uint32)
-        text_rows = ok & pc.equal(sigs.column("kind"), "text").to_numpy(zero_copy_only=False)
+        text_rows = ok & is_text
         if text_rows.any():
             mh = mh[text_rows[ok]]
             b, r = text_bands(config)
@@ -99,9 +102,15 @@ def resolve(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Table:
     near_img = method == NEAR_IMAGE
     if near_img.any():
         dist = np.unpackbits(phash[a[near_img]] ^ phash[b[near_img]], axis=1).sum(axis=1)
-        both_text = mh_ok[a[near_img]] & mh_ok[b[near_img]]
-        jac = (mh[a[near_img]] == mh[b[near_img]]).mean(axis=1) if mh.shape[1] else np.zeros(int(near_img.sum()))
-        ok[near_img] = (dist <= config.max_phash_distance) & (~both_text | (jac >= config.image_text_min_jaccard))
+        ia, ib = a[near_img], b[near_img]
+        both_long = mh_ok[ia] & mh_ok[ib]
+        jac = (mh[ia] == mh[ib]).mean(axis=1) if mh.shape[1] else np.zeros(len(ia))
+        # Short texts (a title page, a caption) have no MinHash: the words must then be the same.
+        th_ok, th = _bytes_matrix(sigs.column("text_exact"), np.uint8, dense=True)
+        both_short = th_ok[ia] & th_ok[ib] & ~both_long
+        same_text = (th[ia] == th[ib]).all(axis=1) if th.shape[1] else np.ones(len(ia), bool)
+        texts_agree = np.where(both_long, jac >= config.image_text_min_jaccard, np.where(both_short, same_text, True))
+        ok[near_img] = (dist <= config.max_phash_distance) & texts_agree
     near_txt = method == NEAR_TEXT
     if near_txt.any():
         ok[near_txt] = (mh[a[near_txt]] == mh[b[near_txt]]).mean(axis=1) >= config.text_threshold

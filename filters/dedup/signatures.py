@@ -68,7 +68,7 @@ class Signer:
         text = (row.get("text") or "").strip() or (row.get("ocr_text") or "").strip()
         norm = normalise_text(text)
         sig["text_len"] = len(norm)
-        if norm and row.get("kind") == "text":
+        if norm:
             sig["text_exact"] = hashlib.blake2b(norm.encode(), digest_size=16).digest()
         if len(norm) >= c.min_text_chars:
             sig["minhash"] = self._minhash(text).tobytes()

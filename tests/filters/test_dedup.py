@@ -9,7 +9,7 @@ import pytest
 from filters.dedup.config import DedupConfig
 from filters.dedup.groups import band_keys, candidate_pairs, resolve
 from filters.dedup.stage import Dedup
-from pipelines.schema import SIG_COL, SIG_SCHEMA, image_value, to_table
+from pipelines.schema import SIG_COL, SIG_SCHEMA, to_table
 
 PARAGRAPH = ("The committee met on a wet Tuesday morning to review the harbour project. After a long discussion "
              "of costs, tides and the old sea wall, members agreed that the northern pier would be rebuilt first, "
@@ -127,3 +127,14 @@ def test_image_pages_with_different_text_are_not_merged_by_a_close_phash(report)
              "which a reader would never confuse with the first one at all, not even briefly.")
     assert decide([a, b]) == {}
     assert decide([a, dict(b, text=a["text"])]) == {"b": ("a", "near_image")}
+
+
+def test_pages_with_little_text_are_merged_only_when_their_words_are_the_same(tmp_path):
+    from tests.pdfs import text_pdf
+
+    doc = pymupdf.open(text_pdf(tmp_path / "t.pdf", ["Harbour water rose in July.", "Harbour water fell in May.",
+                                                     "Harbour water rose in July."]))
+    rows = [page_row(f"p{i}", doc, i) for i in range(3)]
+    assert decide(rows) == {"p2": ("p0", "exact_image")}
+    rows[2] = page_row("p2", doc, 2, dpi=140)
+    assert decide(rows) == {"p2": ("p0", "near_image")}  # the larger render is kept

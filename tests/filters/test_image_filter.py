@@ -21,10 +21,10 @@ def encode(im: Image.Image, fmt: str = "PNG") -> bytes:
     return buf.getvalue()
 
 
-def judge(im_bytes: bytes, w: int, h: int, config: ImageFilterConfig = ImageFilterConfig()) -> dict:
+def judge(im_bytes: bytes, w: int, h: int, config: ImageFilterConfig | None = None) -> dict:
     row = {"id": "x", "kind": "page", "image": {"bytes": im_bytes, "path": None}, "width": w, "height": h,
            "keep": True}
-    return Filter(config).process(to_table([row])).to_pylist()[0]
+    return Filter(config or ImageFilterConfig()).process(to_table([row])).to_pylist()[0]
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ PROSE = ("The river rose slowly through the night, and by morning the lower fiel
          "month. By noon the rain had stopped, and the water began to fall back into its channel.")
 
 
-def judge(text: str, kind: str = "text", lang: str | None = None, config=TextFilterConfig()) -> dict:
+def judge(text: str, kind: str = "text", lang: str | None = None, config: TextFilterConfig | None = None) -> dict:
     row = {"id": "x", "kind": kind, "text": text, "lang": lang, "keep": True}
-    return TextFilter(config).process(to_table([row])).to_pylist()[0]
+    return TextFilter(config or TextFilterConfig()).process(to_table([row])).to_pylist()[0]
 
 
 def test_well_formed_prose_passes_every_rule():
