@@ -64,13 +64,15 @@ def contents(out: Path) -> dict[str, str]:
 def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
     code, out = finish(cli("--source", "pdf", "--out", str(tmp_path / "out")))
     assert code == 0, out
-    for label in ("inputs", "pages", "samples kept", "samples dropped", "errors", "shards", "pages/s"):
+    for label in ("inputs", "pages", "samples kept", "samples dropped", "errors", "duplicates", "shards", "pages/s",
+                  "funnel"):
         assert label in out
     assert str((tmp_path / "out").resolve()) in out
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 12
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".commits.jsonl", "errors.parquet", "manifest.json", "shards", "stats.json"]
+        ".commits.jsonl", ".dedup", ".signatures", "duplicates.parquet", "errors.parquet", "manifest.json", "shards",
+        "stats.json"]
 
 
 @pytest.mark.parametrize("args, message", [

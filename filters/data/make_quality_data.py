@@ -36,9 +36,9 @@ from filters.data.spam import spam_rows
 OUT_DIR = Path(__file__).parent / "quality"
 SEED = 0
 MIN_CHARS, MAX_CHARS = 150, 1500
-CORRUPT_FRACTION = 1.0  # share of good paragraphs that also appear, corrupted, as bad examples
 
-# Modules whose import has side effects (opens a browser, prints, starts Tk) or that are huge test suites.
+# Modules whose import has side effects (opens a browser, prints, starts Tk), huge test suites, and pydoc_data, whose
+# text is read separately.
 _SKIP_MODULES = {"antigravity", "this", "idlelib", "tkinter", "_tkinter", "turtle", "turtledemo", "test", "lib2to3",
                  "ensurepip", "__phello__", "__hello__", "pydoc_data"}
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
@@ -116,7 +116,8 @@ def harvest_stdlib() -> list[tuple[str, str]]:
                 seen.add(para)
                 out.append((source, para))
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with warnings.catch_warnings(), quiet[0], quiet[1]:
         warnings.simplefilter("ignore")
         for module in _stdlib_modules():
             for obj in _documented_objects(module):
@@ -147,22 +148,26 @@ def build(seed: int = SEED) -> tuple[list[dict], list[dict]]:
     good_src += [("written-zh", p) for p in written("zh")]
     good = [{"text": text, "source": source, "group": group_of(text)} for source, text in good_src]
 
+    # Every good paragraph also appears once, corrupted, as bad: the pair differs only in the damage, which is what
+    # the classifier should learn (and both halves of a pair fall on the same side of the split).
     bad: list[dict] = []
     for row in good:
-        # Every hand-written paragraph is corrupted so that Chinese and everyday prose appear on both sides.
-        if row["source"].startswith("written") or rng.random() < CORRUPT_FRACTION:
-            lang = "zh" if row["source"] == "written-zh" else "en"
-            kind, text = corrupt(row["text"], lang, rng)
-            bad.append({"text": text, "source": f"corrupt-{kind}", "group": row["group"]})
+        kind, text = corrupt(row["text"], "zh" if row["source"] == "written-zh" else "en", rng)
+        bad.append({"text": text, "source": f"corrupt-{kind}", "group": row["group"]})
     bad += spam_rows(rng)
     return good, bad
 
 
+# Mojibake is full of C1 controls such as U+0085 (NEL); str.splitlines() and some tools break lines there.
+_LINE_BREAKERS = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
-    """One JSON object per line, UTF-8, non-ASCII kept readable."""
+    """One JSON object per line, UTF-8, non-ASCII kept readable except characters some readers take as line ends."""
     with path.open("w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = _LINE_BREAKERS.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(row, ensure_ascii=False))
+            f.write(line + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
 
 EN = {
     "site": ["TechDaily", "ShopMart", "NewsHub 24", "BestDeals Online", "TravelNow", "HealthyLife Magazine",
@@ -128,9 +127,12 @@ ZH_TEMPLATES: dict[str, list[str]] = {
     "cookie": [
         "{site}使用Cookie来改善您的浏览体验。继续浏览即表示您同意我们使用Cookie。接受 拒绝 了解更多",
         "我们使用Cookie和类似技术来提供个性化内容和广告。点击“同意”即表示您同意{site}的隐私政策。同意 设置",
-        "{site}及其{n}家合作伙伴会在您的设备上存储和访问信息。点击“接受”表示同意，点击“管理”进行设置。接受 管理 全部拒绝",
-        "温馨提示：为了给您提供更好的服务，{site}会使用Cookie。请阅读《隐私政策》和《用户协议》。同意并继续 不同意",
-        "本站使用必要的Cookie以保证网站正常运行，并在您同意的情况下使用分析类Cookie。更新日期：{zdate} 全部接受 仅必要",
+        "{site}及其{n}家合作伙伴会在您的设备上存储和访问信息。"
+        "点击“接受”表示同意，点击“管理”进行设置。接受 管理 全部拒绝",
+        "温馨提示：为了给您提供更好的服务，{site}会使用Cookie。"
+        "请阅读《隐私政策》和《用户协议》。同意并继续 不同意",
+        "本站使用必要的Cookie以保证网站正常运行，并在您同意的情况下使用分析类Cookie。"
+        "更新日期：{zdate} 全部接受 仅必要",
     ],
     "nav": ["@znav: | ", "@znav: "],
     "click": [
@@ -203,16 +205,19 @@ def _compose(spec: str, rng: random.Random) -> str:
     return sep.join(_fill(arg, pools, rng) for _ in range(rng.randint(8, 25)))
 
 
+def _instance(spec: str, pools: dict, rng: random.Random) -> str:
+    if spec.startswith("@"):
+        return _compose(spec, rng)
+    return f"{_fill(spec, pools, rng)} {rng.choice(_CLOSE)}".strip()
+
+
 def spam_rows(rng: random.Random, per_template: int = 14) -> list[dict]:
-    """Rows {"text", "source", "group"}: per_template instances of every template, grouped by template."""
+    """Rows {"text", "source", "group"}: up to per_template distinct instances of each template, grouped by it."""
     rows = []
     for lang, templates, pools in (("en", EN_TEMPLATES, EN), ("zh", ZH_TEMPLATES, ZH)):
         for category, specs in templates.items():
             for index, spec in enumerate(specs):
-                make: Callable[[], str] = ((lambda s=spec: _compose(s, rng)) if spec.startswith("@")
-                                           else (lambda s=spec: f"{_fill(s, pools, rng)} {rng.choice(_CLOSE)}"
-                                                 .strip()))
-                texts = {make() for _ in range(per_template * 3)}
-                for text in sorted(texts)[:per_template]:
-                    rows.append({"text": text, "source": f"spam-{category}", "group": f"spam-{lang}-{category}-{index}"})
+                texts = {_instance(spec, pools, rng) for _ in range(per_template * 3)}
+                source, group = f"spam-{category}", f"spam-{lang}-{category}-{index}"
+                rows += [{"text": t, "source": source, "group": group} for t in sorted(texts)[:per_template]]
     return rows
