@@ -163,7 +163,7 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
         store.save_decisions(decisions)
         state = store.dedup_state()
     # Which shard holds each duplicate: the commit that wrote its signature.
-    sigs = store.read_signatures().select(["id", "part"])
+    sigs = store.read_signatures(["id"])
     part_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("part").to_pylist(), strict=True))
     by_shard: dict[str, dict[str, tuple[str, str]]] = {}
     for d in decisions.to_pylist():

@@ -239,14 +239,17 @@ class ShardStore:
         os.replace(tmp, self.out / MANIFEST)
 
     # -- the global pass (dedup) -------------------------------------------------------------
-    def read_signatures(self) -> pa.Table:
-        """Every committed signature, numbered by `row`, with the commit (`part`) that holds the sample."""
+    def read_signatures(self, columns: list[str] | None = None) -> pa.Table:
+        """Every committed signature (or some of its `columns`), numbered by `row`, with the commit
+        (`part`) that holds the sample."""
+        schema = pa.schema([SIG_SCHEMA.field(c) for c in columns]) if columns else SIG_SCHEMA
         tables = []
         for c in self.manifest["commits"]:
             if "signatures" in c["files"]:
-                t = pq.read_table(self.out / PARTS["signatures"] / c["files"]["signatures"]).cast(SIG_SCHEMA)
+                path = self.out / PARTS["signatures"] / c["files"]["signatures"]
+                t = pq.read_table(path, columns=schema.names).cast(schema)
                 tables.append(t.append_column("part", pa.array([c["n"]] * t.num_rows, pa.int32())))
-        sigs = pa.concat_tables(tables) if tables else SIG_SCHEMA.append(pa.field("part", pa.int32())).empty_table()
+        sigs = pa.concat_tables(tables) if tables else schema.append(pa.field("part", pa.int32())).empty_table()
         return sigs.append_column("row", pa.array(range(sigs.num_rows), pa.int64()))
 
     def dedup_state(self) -> dict[str, Any]:
