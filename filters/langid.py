@@ -9,6 +9,7 @@ import contextlib
 import importlib.resources
 import os
 import re
+import sys
 from pathlib import Path
 
 MAX_CHARS = 2000
@@ -39,11 +40,13 @@ def normalise(text: str) -> str:
 @contextlib.contextmanager
 def _quiet_stderr():
     """fastText's C++ side may print warnings to fd 2 at load time; silence them at the file-descriptor level."""
+    sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             yield
+            sys.stderr.flush()
     finally:
         os.dup2(saved, 2)
         os.close(saved)

@@ -85,7 +85,8 @@ def _stdlib_modules() -> list:
             continue
         modules.append(module)
         for info in pkgutil.walk_packages(getattr(module, "__path__", []), name + "."):
-            if _SKIP_MODULES.intersection(info.name.split(".")) or ".test" in info.name:
+            # A package's __main__ runs its program on import (unittest's would discover and run our tests).
+            if _SKIP_MODULES.intersection(info.name.split(".")) or ".test" in info.name or "__main__" in info.name:
                 continue
             with contextlib.suppress(BaseException):
                 modules.append(importlib.import_module(info.name))

@@ -25,6 +25,9 @@ PROSE_EN = ("The volunteers spent the weekend clearing litter from the beach. Th
             "bags of rubbish, most of it plastic bottles and fishing nets washed in by winter storms.")
 PROSE_ZH = ("清晨的公园里，很多老人在打太极拳，动作缓慢而有力。"
             "不远处，几个年轻人沿着湖边跑步，湖面上飘着一层薄薄的雾气，显得格外宁静。")
+# Mojibake needs non-ASCII characters to damage: this one has apostrophes and quotes, as most web prose does.
+PROSE_EN_QUOTED = ("The baker's daughter says it's the town's oldest oven. \"We've baked here since my grandfather's "
+                   "time,\" she said, \"and we're not stopping now.\" Customers who'd queued since dawn agreed.")
 SPAM = [
     "BUY NOW!!! Cheap watches cheap watches best price free shipping click here click here www.bestwatch.biz",
     "We use cookies to give you the best experience. By using our site you accept cookies. Accept | Settings",
@@ -76,9 +79,10 @@ def test_spam_and_boilerplate_score_as_bad(trained):
 def test_garbled_versions_of_a_good_paragraph_score_as_bad(trained, kind):
     model, _ = trained
     rng = random.Random(7)
-    texts = [KINDS_EN[kind](PROSE_EN, "en", rng)]
+    texts = [KINDS_EN[kind](PROSE_EN_QUOTED if kind == "mojibake" else PROSE_EN, "en", rng)]
     if kind in KINDS_ZH:
         texts.append(KINDS_ZH[kind](PROSE_ZH, "zh", rng))
+    assert all(text and text not in (PROSE_EN, PROSE_EN_QUOTED, PROSE_ZH) for text in texts)
     assert all(score < 0.5 for score in model.score(texts)), texts
 
 
