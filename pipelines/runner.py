@@ -129,10 +129,19 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     blocks = max(1, min(len(units), len(units) if heavy else math.ceil(items / ITEMS_PER_TASK), 10_000))
     ds = ray.data.from_items([u.to_row() for u in units], override_num_blocks=blocks)
     src = pipeline.source
-    ds = ds.map_batches(functools.partial(_expand_units, src, pipeline.versions()), batch_size=None,
-                        batch_format="pyarrow", num_cpus=src.resources.num_cpus)
-    for stage in pipeline.stages:
-        ds = _map_stage(ds, stage)
+    # Consecutive task-pool stages run as one chain inside one op, and the chain right after the
+    # source runs in the expand task itself. Left to Ray Data, fusing a unit-per-row op with a stage
+    # of batch_size 32 bundles 32 *units* into one task: a 20-unit run used one core of two.
+    segments = _segments(pipeline.stages)
+    head = segments.pop(0) if segments and isinstance(segments[0], list) else []
+    ds = ds.map_batches(functools.partial(_expand_units, src, pipeline.versions(), head), batch_size=None,
+                        batch_format="pyarrow", num_cpus=max([src.resources.num_cpus, *_cpus(head)]))
+    for segment in segments:
+        if isinstance(segment, list):
+            ds = ds.map_batches(functools.partial(_run_chain, segment), batch_size=None, batch_format="pyarrow",
+                                num_cpus=max(_cpus(segment)))
+        else:
+            ds = _map_stage(ds, segment)
     # The writer asks for no CPU: it mostly moves bytes to disk, and a CPU share would stop a full pool
     # of model actors from ever letting it run before the end. Its distinct resources also keep it out
     # of Ray's operator fusion: fused upstream, its large batch would make every task wait for a shard.
@@ -227,6 +236,34 @@ def _drop_duplicates_row(out: str, write_rejects: bool, row: dict[str, Any]) -> 
     return {"shard": row["shard"], "result": json.dumps(drop_duplicates(out, row["shard"], dups, write_rejects))}
 
 
+def _segments(stages: list[Stage]) -> list[list[Stage] | Stage]:
+    """Split stages into chains of plain task stages (lists) and the stages that need their own op
+    (actor pools, GPUs)."""
+    out: list[list[Stage] | Stage] = []
+    for stage in stages:
+        if stage.resources.actor or stage.resources.num_gpus:
+            out.append(stage)
+        elif out and isinstance(out[-1], list):
+            out[-1].append(stage)
+        else:
+            out.append([stage])
+    return out
+
+
+def _cpus(chain: list[Stage]) -> list[float]:
+    return [s.resources.num_cpus for s in chain]
+
+
+def _run_chain(chain: list[Stage], batch: pa.Table) -> pa.Table:
+    """Run task stages one after another over a block, each in slices of its own batch size."""
+    for stage in chain:
+        _setup_once(stage)
+        size = max(1, stage.resources.batch_size)
+        parts = [run_guarded(stage, batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
+        batch = pa.concat_tables(parts) if parts else batch
+    return batch
+
+
 def _map_stage(ds, stage: Stage):
     r = stage.resources
     common = {"batch_size": r.batch_size, "batch_format": "pyarrow", "num_cpus": r.num_cpus}
@@ -272,8 +309,9 @@ class _StageActor:
         return run_guarded(self.stage, batch)
 
 
-def _expand_units(source: Source, versions: dict[str, str], batch: pa.Table) -> pa.Table:
-    """Worker side of a source: expand units into rows; a unit that raises becomes one error row."""
+def _expand_units(source: Source, versions: dict[str, str], chain: list[Stage], batch: pa.Table) -> pa.Table:
+    """Worker side of a source: expand units into rows (a unit that raises becomes one error row),
+    then run the chain of task stages that follows the source."""
     _setup_once(source)
     rows: list[dict[str, Any]] = []
     for unit in (Unit.from_row(r) for r in batch.to_pylist()):
@@ -291,7 +329,7 @@ def _expand_units(source: Source, versions: dict[str, str], batch: pa.Table) -> 
             if row.get(ERROR_COL) is None:
                 row["meta"] = _with_versions(row.get("meta"), versions)
         rows.extend(produced)
-    return to_table(rows)
+    return _run_chain(chain, to_table(rows))
 
 
 def _with_versions(meta: str | None, versions: dict[str, str]) -> str:

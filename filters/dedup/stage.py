@@ -8,7 +8,7 @@ from filters.dedup import groups
 from filters.dedup.config import DedupConfig
 from filters.dedup.signatures import Signer
 from pipelines.schema import SIG_COL, set_columns
-from pipelines.stage import GlobalStage
+from pipelines.stage import GlobalStage, Resources
 
 
 class Dedup(GlobalStage):
@@ -22,6 +22,7 @@ class Dedup(GlobalStage):
     version = "1"
     reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep")
     writes = (SIG_COL,)
+    resources = Resources(batch_size=512)
 
     def __init__(self, config: DedupConfig | None = None):
         self.config = config = config or DedupConfig()
