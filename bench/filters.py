@@ -9,8 +9,9 @@ a text with one word changed), so the benchmark also reports what dedup found.
 For each size it prints:
 - the pipeline (synthetic source -> PII, image, language, text, agreement, quality filters ->
   dedup signatures -> shards, then the global dedup pass) in samples/s on a local Ray,
-- the same generation and filter chain called in a plain loop in this process (the raw code, no
-  Ray, one core), and their ratio (pipeline / loop; the pipeline has 2 CPUs),
+- the same work in a plain loop in this process (the same generation, filter chain, dedup
+  signatures, Parquet writing and dedup decision, no Ray, one core), and their ratio (pipeline /
+  loop; run with --num-cpus 1 for equal parallelism, 2 for the scaling),
 - the global pass alone, and a raw-library dedup baseline on the same samples: datasketch's
   MinHash + MinHashLSH insert/query over the texts and imagehash's pHash over the pictures,
 - how time grows from the smaller to the larger size (near-linear expected: 10x samples ~ 10x time).
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +42,7 @@ from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config, to_dict  # noqa: E402
 from pipelines.recipes import dedup, quality_filters  # noqa: E402
 from pipelines.runner import Pipeline, RunOptions, run  # noqa: E402
-from pipelines.schema import image_value, sample_id, to_table  # noqa: E402
+from pipelines.schema import SAMPLE_SCHEMA, SIG_COL, image_value, sample_id, to_table  # noqa: E402
 from pipelines.stage import Source, Unit  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "filters" / "data" / "quality" / "good.jsonl"
@@ -119,19 +122,31 @@ def picture(seed: int, reencode: bool = False) -> tuple[bytes, int, int]:
     return buf.getvalue(), 256, 256
 
 
-def plain_chain(source: SyntheticSource, stages) -> float:
-    """The same generation and filter chain as the pipeline, called in a plain loop (no Ray)."""
+def plain_chain(source: SyntheticSource, stages, dedup_stage) -> float:
+    """The pipeline's work without Ray, in this process: generate, filter, sign, write Parquet, then
+    the global dedup decision (keys, pairs, resolve) on the collected signatures."""
+    out = Path(tempfile.mkdtemp(prefix="vlf-bench-loop-"))
     for s in stages:
         s.preflight()
         s.setup()
     t = time.perf_counter()
     n = 0
-    for unit in source.plan([]):
+    sigs = []
+    for k, unit in enumerate(source.plan([])):
         batch = to_table(list(source.expand(unit)))
         for s in stages:
             size = s.resources.batch_size
             batch = pa.concat_tables([s.process(batch.slice(i, size)) for i in range(0, batch.num_rows, size)])
+        kept = batch.filter(pc.fill_null(batch.column("keep"), True))
+        pq.write_table(kept.select(SAMPLE_SCHEMA.names), out / f"part-{k}.parquet", compression="zstd")
+        signed = kept.filter(pc.is_valid(kept.column(SIG_COL)))
+        sig = signed.column(SIG_COL).combine_chunks()
+        sigs.append(pa.table({"id": signed.column("id"), "source": signed.column("source"),
+                              "kind": signed.column("kind"), **{f.name: sig.field(f.name) for f in sig.type}}))
         n += batch.num_rows
+    table = pa.concat_tables(sigs)
+    table = table.append_column("row", pa.array(range(table.num_rows), pa.int64()))
+    dedup_stage.resolve(table, dedup_stage.pairs(dedup_stage.keys(table)))
     return n / (time.perf_counter() - t)
 
 
@@ -189,13 +204,14 @@ def main() -> None:
         result = run(Pipeline(source, [*quality_filters(cfg), *dedup(cfg)]), opts)
         d = result.stats["dedup"]
         pipe = size / result.work_seconds
-        loop = plain_chain(source, [*quality_filters(cfg), *dedup(cfg)])
+        stages = [*quality_filters(cfg), *dedup(cfg)]
+        loop = plain_chain(source, stages, stages[-1])
         raw, raw_found = raw_dedup(source, cfg.dedup)
         rows.append((size, pipe, loop, result.work_seconds, d["seconds"], d, raw, raw_found,
                      result.stats["dropped"] - d["duplicates"]))
         print(f"\n{size} samples: pipeline {pipe:.0f} samples/s ({result.work_seconds:.1f} s, global pass "
               f"{d['seconds']:.1f} s); plain loop {loop:.0f} samples/s; ratio {pipe / loop:.2f} "
-              f"(pipeline on {args.num_cpus} CPUs, loop on 1)", flush=True)
+              f"(pipeline on {args.num_cpus} CPU(s), loop on 1)", flush=True)
         print(f"  duplicates found {d['duplicates']} {d['by_method']}; raw datasketch+imagehash found {raw_found} "
               f"at {raw:.0f} samples/s; filter drops {rows[-1][-1]}", flush=True)
     print("\nsize      pipeline/s  loop/s  ratio  run s   pass s  dups   raw dedup/s")

@@ -36,6 +36,9 @@ class LangFilter(Filter):
         self.config = config
         self._model: LangId | None = None
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle; workers load their own
+
     def setup(self) -> None:
         self._model = LangId()
 

@@ -38,6 +38,9 @@ class QualityFilter(Filter):
         self._model_bytes: bytes | None = None
         self._model: QualityModel | None = None
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle; workers load their own
+
     def preflight(self) -> None:
         path = Path(self.config.model) if self.config.model else DEFAULT_MODEL_PATH
         if self.config.model and not path.is_file():
