@@ -100,6 +100,15 @@ def make_sample(i: int, pool: list[str], image_share: float, dup_share: float) -
             "uri": "synthetic://", "locator": loc, "text": text}
 
 
+def planted(total: int, dup_share: float) -> int:
+    """How many samples make_sample plants as copies of a sample that shows its own content (a copy of
+    a copy shows content no other sample has, so it is no duplicate)."""
+    def is_copy(i: int) -> bool:
+        return i > 10 and random.Random(i).random() < dup_share
+
+    return sum(1 for i in range(11, total) if is_copy(i) and not is_copy(i // 2))
+
+
 def paragraph(seed: int, pool: list[str]) -> str:
     rng = random.Random(seed)
     return " ".join(rng.choice(pool) for _ in range(rng.randint(4, 8)))
@@ -212,7 +221,8 @@ def main() -> None:
         print(f"\n{size} samples: pipeline {pipe:.0f} samples/s ({result.work_seconds:.1f} s, global pass "
               f"{d['seconds']:.1f} s); plain loop {loop:.0f} samples/s; ratio {pipe / loop:.2f} "
               f"(pipeline on {args.num_cpus} CPU(s), loop on 1)", flush=True)
-        print(f"  duplicates found {d['duplicates']} {d['by_method']}; raw datasketch+imagehash found {raw_found} "
+        print(f"  planted copies {planted(size, args.dup_share)}; duplicates found {d['duplicates']} {d['by_method']}; "
+              f"raw datasketch+imagehash found {raw_found} "
               f"at {raw:.0f} samples/s; filter drops {rows[-1][-1]}", flush=True)
     print("\nsize      pipeline/s  loop/s  ratio  run s   pass s  dups   raw dedup/s")
     for size, pipe, loop, secs, pass_s, d, raw, _, _ in rows:
