@@ -12,11 +12,11 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from pipelines.fasttext_train import fit_fasttext
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data" / "quality"
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "quality.bin"
@@ -117,31 +117,6 @@ def _write_fasttext_file(path: Path, rows: list[dict]) -> None:
                 f.write(f"__label__{row['label']} {text}\n")
 
 
-_FIT_SCRIPT = """
-import json, sys
-import fasttext
-train_path, model_path, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-fasttext.train_supervised(input=train_path, **params).save_model(model_path)
-"""
-
-
-def _fit(train_path: Path, model_path: Path, params: dict) -> None:
-    """Run fastText training in a fresh interpreter.
-
-    A second training run in the same interpreter gives different weights from the first, and sometimes fails with
-    "Encountered NaN" (probably native memory that a fresh process gets zeroed and a reused heap does not). In a
-    child process every run starts from the same state, so a seed always gives the same model.
-    """
-    proc = subprocess.run([sys.executable, "-c", _FIT_SCRIPT, str(train_path), str(model_path), json.dumps(params)],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        hint = ""
-        if "train_supervised" in proc.stderr:
-            hint = (" (the installed `fasttext` module is fasttext-predict's predict-only one; run "
-                    "`pip install --force-reinstall --no-deps fasttext-numpy2-wheel`, as scripts/setup.sh does)")
-        raise RuntimeError(f"fastText training failed{hint}: {proc.stderr.strip()[-2000:]}")
-
-
 def evaluate(model: QualityModel, rows: list[dict]) -> dict:
     """Accuracy, and precision/recall of "bad" (bad is what the filter acts on), plus accuracy per source."""
     scores = model.score([r["text"] for r in rows])
@@ -173,7 +148,7 @@ def train(data_dir: Path = DEFAULT_DATA_DIR, seed: int = 0) -> tuple[QualityMode
     with tempfile.TemporaryDirectory() as tmp:
         train_path, model_path = Path(tmp) / "train.txt", Path(tmp) / "model.bin"
         _write_fasttext_file(train_path, train_rows)
-        _fit(train_path, model_path, {**TRAIN_PARAMS, "seed": seed, "verbose": 0})
+        fit_fasttext(train_path, model_path, {**TRAIN_PARAMS, "seed": seed, "verbose": 0})
         model = QualityModel.load(model_path)
     seconds = time.perf_counter() - start
     counts = {f"{split}_{label}": sum(r["label"] == label for r in split_rows)

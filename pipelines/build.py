@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ResumeMismatch, StageUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print_summary(result)
+    from taxonomy.tree import load_taxonomy
+
+    tree = load_taxonomy()
+    print_summary(result, use_cases={c: tree.children(c) for c in tree.categories})
     return 0
 
 

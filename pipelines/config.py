@@ -23,6 +23,8 @@ from filters.pii import PiiConfig
 from filters.quality import QualityConfig
 from filters.text import TextFilterConfig
 from sources.pdf import PdfConfig
+from taxonomy.instructions import InstructionConfig
+from taxonomy.tagger import TaggerConfig
 
 SOURCES = ("pdf", "web", "chart")
 OCR_BACKENDS = ("rapidocr", "paddleocr", "tesseract", "none")
@@ -61,13 +63,15 @@ class FilterSettings:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run: [run], [pdf], [ocr], [filters.*] and [dedup] sections of the TOML file."""
+    """The whole run: [run], [pdf], [ocr], [filters.*], [dedup], [tagger] and [instructions] sections."""
 
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    tagger: TaggerConfig = field(default_factory=TaggerConfig)
+    instructions: InstructionConfig = field(default_factory=InstructionConfig)
 
     def fingerprint(self) -> str:
         """A hash of every setting that changes the samples, so a resume never mixes two settings."""

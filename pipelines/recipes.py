@@ -20,6 +20,8 @@ from pipelines.config import Config, ConfigError
 from pipelines.runner import Pipeline
 from pipelines.stage import Stage
 from sources.pdf import PdfSource
+from taxonomy.instructions import InstructionBuilder
+from taxonomy.tagger import Tagger
 
 
 def quality_filters(cfg: Config) -> list[Stage]:
@@ -41,6 +43,14 @@ def annotators(cfg: Config) -> list[Stage]:
     return [] if cfg.ocr.backend == "none" else [OcrStage(cfg.ocr)]
 
 
+def use_cases(cfg: Config) -> list[Stage]:
+    """Tag every sample with the taxonomy's use cases, then build instruction turns from its ground truth."""
+    stages: list[Stage] = [Tagger(cfg.tagger)]
+    if cfg.instructions.enabled:
+        stages.append(InstructionBuilder(cfg.instructions))
+    return stages
+
+
 def pdf(cfg: Config) -> Pipeline:
     return Pipeline(
         source=PdfSource(cfg.pdf),
@@ -48,6 +58,7 @@ def pdf(cfg: Config) -> Pipeline:
             *annotators(cfg),
             *quality_filters(cfg),
             *dedup(cfg),
+            *use_cases(cfg),
         ],
     )
 

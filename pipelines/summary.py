@@ -8,7 +8,10 @@ from rich.table import Table
 from pipelines.runner import RunResult
 
 
-def print_summary(result: RunResult, console: Console | None = None) -> None:
+def print_summary(result: RunResult, console: Console | None = None,
+                  use_cases: dict[str, list[str]] | None = None) -> None:
+    """The run's summary table, its funnel and, given the taxonomy ({category: [subcategory ids]}), which
+    use cases the kept samples cover and which they miss."""
     console = console or Console()
     s = result.stats
     item = s.get("item_name", "items")
@@ -39,6 +42,8 @@ def print_summary(result: RunResult, console: Console | None = None) -> None:
     console.print(t)
     if s.get("funnel"):
         console.print(_funnel_table(s["funnel"]))
+    if use_cases:
+        console.print(_coverage_table(s.get("kept_by_tag", {}), use_cases))
     console.print(f"output: {result.out.resolve()}  (shards/, errors.parquet, manifest.json, stats.json)")
 
 
@@ -55,4 +60,17 @@ def _funnel_table(funnel: dict) -> Table:
         if f["errors"]:
             t.add_row("", "- errors", str(f["errors"]))
         t.add_row("", "out", str(f["out"]), style="bold")
+    return t
+
+
+def _coverage_table(by_tag: dict[str, int], use_cases: dict[str, list[str]]) -> Table:
+    """Per top-level use case: tagged samples, then each subcategory's count (0 = a gap in the data)."""
+    t = Table(title="use cases covered (kept samples per tag)", title_justify="left")
+    t.add_column("category")
+    t.add_column("samples", justify="right")
+    t.add_column("subcategories")
+    for category, subs in use_cases.items():
+        counts = {sub: by_tag.get(sub, 0) for sub in subs}
+        detail = ", ".join(f"{sub.split('.', 1)[1]} {n}" for sub, n in counts.items())
+        t.add_row(category, str(sum(counts.values())), detail, style=None if any(counts.values()) else "dim")
     return t

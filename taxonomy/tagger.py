@@ -1,0 +1,117 @@
+"""The tagger stage: which use cases of the taxonomy each sample can serve, most likely first.
+
+Two sources of evidence. What the sample *is* (its kind and which columns it carries) decides the
+use cases its own ground truth supports: a page with a text layer can teach transcription, a
+screenshot with HTML or a chart with its code or table can teach image-to-code, a chart with its
+table can teach chart analysis, a figure with a caption can teach description. These tags score
+1.0: they are facts about the sample. Then the request classifier (taxonomy.classifier, trained on
+real-user style requests) reads the sample's text, caption or OCR text and proposes what users
+would ask about such content (a page of equations: mathematics; a map: professional charts). Its
+scores are calibrated probabilities on requests; on document text they are a weaker signal, so a
+threshold (`min_score`) drops weak tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.schema import set_columns
+from pipelines.stage import Resources, Stage, StageUnavailable
+from taxonomy.classifier import DEFAULT_MODEL_PATH, RequestClassifier, load_or_train
+
+IMAGE_KINDS = ("page", "screenshot", "tile", "figure", "chart")
+
+
+def has_image(row: dict[str, Any]) -> bool:
+    return bool((row.get("image") or {}).get("bytes"))
+
+
+def _text(row: dict[str, Any]) -> str:
+    return (row.get("text") or "").strip()
+
+
+# (subcategory id, does the sample's own ground truth support it?) - in the order tags are listed.
+RULES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
+    ("recognition.ocr_transcription",
+     lambda r: has_image(r) and r.get("kind") in ("page", "screenshot", "tile") and len(_text(r)) >= 20),
+    ("conversion.image_to_code", lambda r: has_image(r) and bool(r.get("html") or r.get("code") or r.get("table"))),
+    ("analysis.data_chart", lambda r: has_image(r) and (r.get("kind") == "chart" or bool(r.get("table")))),
+    ("recognition.global_description", lambda r: has_image(r) and r.get("kind") in ("figure", "chart")
+     and len(_text(r)) >= 10),
+)
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """`min_score`: lowest classifier probability kept as a tag; `max_tags`: tags per sample at most
+    (ground-truth tags always stay); `classify`: use the request classifier at all; `model`: its file
+    ('' = the project's own, trained on first use from taxonomy/data)."""
+
+    min_score: float = 0.3
+    max_tags: int = 3
+    classify: bool = True
+    model: str = ""
+
+
+class Tagger(Stage):
+    """Writes `tags` (subcategory ids) and `tag_scores` for every sample."""
+
+    name = "tagger"
+    version = "1"
+    reads = ("kind", "image", "text", "ocr_text", "html", "code", "table", "keep")
+    writes = ("tags", "tag_scores")
+    resources = Resources(batch_size=512)
+
+    def __init__(self, config: TaggerConfig | None = None):
+        self.config = config or TaggerConfig()
+        self._model_bytes: bytes | None = None
+        self._model: RequestClassifier | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle
+
+    def preflight(self) -> None:
+        if not self.config.classify:
+            return
+        path = Path(self.config.model) if self.config.model else DEFAULT_MODEL_PATH
+        if self.config.model and not path.is_file():
+            raise StageUnavailable(f"request classifier {path} does not exist (train one: python -m taxonomy.train)")
+        model = RequestClassifier.load(path) if self.config.model else load_or_train(path)
+        self._model_bytes = model.to_bytes()
+
+    def setup(self) -> None:
+        if self.config.classify:
+            if self._model_bytes is None:
+                self.preflight()
+            self._model = RequestClassifier.from_bytes(self._model_bytes)
+
+    def process(self, batch):
+        rows = batch.select(list(self.reads)).to_pylist()
+        if self.config.classify and self._model is None:
+            self.setup()
+        content = [(_text(r) or (r.get("ocr_text") or "").strip())[:2000] for r in rows]
+        judged = [i for i, c in enumerate(content) if len(c) >= 20 and r_keep(rows[i])]
+        proposals = dict(zip(judged, self._model.predict([content[i] for i in judged], k=self.config.max_tags),
+                             strict=True)) if self.config.classify and judged else {}
+        tags, scores = [], []
+        for i, row in enumerate(rows):
+            t, s = self.tag(row, proposals.get(i, []))
+            tags.append(t)
+            scores.append(s)
+        return set_columns(batch, tags=tags, tag_scores=scores)
+
+    def tag(self, row: dict[str, Any], proposed: list[tuple[str, float]]) -> tuple[list[str], list[float]]:
+        """Ground-truth tags (score 1.0) first, then the classifier's proposals above `min_score`."""
+        facts = [sub for sub, supported in RULES if supported(row)]
+        extra = [(sub, p) for sub, p in proposed if p >= self.config.min_score and sub not in facts]
+        room = max(0, self.config.max_tags - len(facts))
+        chosen = [(sub, 1.0) for sub in facts] + extra[:room]
+        return [sub for sub, _ in chosen], [round(p, 4) for _, p in chosen]
+
+
+def r_keep(row: dict[str, Any]) -> bool:
+    """Dropped samples are not worth a classifier call: their tags are never trained on."""
+    return row.get("keep") is not False
