@@ -11,8 +11,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # System packages, installed only where missing: Debian's own Python needs python3-venv for `-m venv`.
 missing=()
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
-# Tesseract's language data for the tesseract OCR backend (tesserocr's wheel brings the library).
-for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim; do
+# Tesseract's language data for the tesseract OCR backend (tesserocr's wheel brings the library);
+# Debian's Chromium, which Playwright drives by executable_path (nothing is downloaded), and CJK fonts
+# so Chinese pages render as text, not boxes.
+for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium fonts-noto-cjk; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -40,3 +40,18 @@ def bad_pdfs(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     return REPO / "sources" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> Path:
+    """The README's main job, run once per session: the embedded corpus built with the default
+    settings (rapidocr OCR, filters, dedup, tags) by the CLI in its own process, as a user runs it."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("demo") / "out"
+    env = {**os.environ, "VLFORGE_RAY_TMP": tempfile.mkdtemp(prefix="vlf-"), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "pipelines.build", "--source", "pdf", "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
