@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-filters", action="store_true", help="skip the quality filters")
     p.add_argument("--no-dedup", action="store_true", help="skip global dedup")
     p.add_argument("--no-rejects", action="store_true", help="do not write dropped samples to out/rejects/")
+    p.add_argument("--no-report", action="store_true", help="skip writing out/report.html at the end")
     p.add_argument("--ocr", choices=OCR_BACKENDS, help="OCR backend (default rapidocr; none skips OCR)")
     p.add_argument("--ocr-model-dir", metavar="DIR", help="local PaddleOCR model folder")
     return p.parse_args(argv)
@@ -83,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
 
     tree = load_taxonomy()
     print_summary(result, use_cases={c: tree.children(c) for c in tree.categories})
+    if not args.no_report:
+        from pipelines.report import build_report
+
+        print(f"report: {build_report(out).resolve()}  (python -m pipelines.report {out} --open)")
     return 0
 
 
