@@ -10,11 +10,11 @@ copy of the file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from filters.base import Filter
 from filters.quality_model import DEFAULT_MODEL_PATH, QualityModel, load_or_train
+from pipelines.stage import ShipsModel, configured_model
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class QualityConfig:
     model: str = ""
 
 
-class QualityFilter(Filter):
+class QualityFilter(ShipsModel, Filter):
     """Scores text samples with the quality classifier and fails those it finds unlikely to be prose."""
 
     name = "quality_filter"
@@ -35,25 +35,13 @@ class QualityFilter(Filter):
 
     def __init__(self, config: QualityConfig = QualityConfig()):
         self.config = config
-        self._model_bytes: bytes | None = None
-        self._model: QualityModel | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle; workers load their own
+    def driver_model(self) -> QualityModel:
+        return configured_model(self.config.model, DEFAULT_MODEL_PATH, QualityModel.load, load_or_train,
+                                "quality model", "python -m filters.train_quality")
 
-    def preflight(self) -> None:
-        path = Path(self.config.model) if self.config.model else DEFAULT_MODEL_PATH
-        if self.config.model and not path.is_file():
-            from pipelines.stage import StageUnavailable
-
-            raise StageUnavailable(f"quality model {path} does not exist (train one: python -m filters.train_quality)")
-        model = QualityModel.load(path) if self.config.model else load_or_train(path)
-        self._model_bytes = model.to_bytes()
-
-    def setup(self) -> None:
-        if self._model_bytes is None:
-            self.preflight()
-        self._model = QualityModel.from_bytes(self._model_bytes)
+    def model_from_bytes(self, data: bytes) -> QualityModel:
+        return QualityModel.from_bytes(data)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
         if self._model is None:

@@ -16,6 +16,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -141,6 +142,47 @@ class Source(ABC):
 
 class StageUnavailable(RuntimeError):
     """A stage cannot run on this machine (a missing model or package); the message says what to do."""
+
+
+class ShipsModel:
+    """Mixin for stages whose model is read (or trained) once, on the driver, in `preflight()`, and then
+    travels to the workers inside the stage as bytes: cluster nodes need no copy of the model file, and
+    the loaded model (which does not pickle) is rebuilt once per worker in `setup()`.
+
+    A stage names how to get the model on the driver (`driver_model`, None to run without one) and how
+    to rebuild it from bytes (`model_from_bytes`); the model object must have `to_bytes()`.
+    """
+
+    _model_bytes: bytes | None = None
+    _model: Any = None
+
+    def driver_model(self) -> Any | None:
+        raise NotImplementedError
+
+    def model_from_bytes(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    def preflight(self) -> None:
+        model = self.driver_model()
+        self._model_bytes = None if model is None else model.to_bytes()
+
+    def setup(self) -> None:
+        if self._model_bytes is None:
+            self.preflight()
+        self._model = None if self._model_bytes is None else self.model_from_bytes(self._model_bytes)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_model": None}
+
+
+def configured_model(configured: str, default: Path, load: Any, load_or_train: Any, what: str, train: str) -> Any:
+    """A model from the file a user configured (which must exist), or the project's own, trained when stale."""
+    if not configured:
+        return load_or_train(default)
+    path = Path(configured)
+    if not path.is_file():
+        raise StageUnavailable(f"{what} {path} does not exist (train one: {train})")
+    return load(path)
 
 
 class InputError(Exception):

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pipelines.schema import set_columns
-from pipelines.stage import Resources, Stage, StageUnavailable
+from pipelines.stage import Resources, ShipsModel, Stage, configured_model
 from taxonomy.classifier import DEFAULT_MODEL_PATH, RequestClassifier, load_or_train
 
 IMAGE_KINDS = ("page", "screenshot", "tile", "figure", "chart")
@@ -56,7 +55,7 @@ class TaggerConfig:
     model: str = ""
 
 
-class Tagger(Stage):
+class Tagger(ShipsModel, Stage):
     """Writes `tags` (subcategory ids) and `tag_scores` for every sample."""
 
     name = "tagger"
@@ -67,26 +66,15 @@ class Tagger(Stage):
 
     def __init__(self, config: TaggerConfig | None = None):
         self.config = config or TaggerConfig()
-        self._model_bytes: bytes | None = None
-        self._model: RequestClassifier | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle
-
-    def preflight(self) -> None:
+    def driver_model(self) -> RequestClassifier | None:
         if not self.config.classify:
-            return
-        path = Path(self.config.model) if self.config.model else DEFAULT_MODEL_PATH
-        if self.config.model and not path.is_file():
-            raise StageUnavailable(f"request classifier {path} does not exist (train one: python -m taxonomy.train)")
-        model = RequestClassifier.load(path) if self.config.model else load_or_train(path)
-        self._model_bytes = model.to_bytes()
+            return None
+        return configured_model(self.config.model, DEFAULT_MODEL_PATH, RequestClassifier.load, load_or_train,
+                                "request classifier", "python -m taxonomy.train")
 
-    def setup(self) -> None:
-        if self.config.classify:
-            if self._model_bytes is None:
-                self.preflight()
-            self._model = RequestClassifier.from_bytes(self._model_bytes)
+    def model_from_bytes(self, data: bytes) -> RequestClassifier:
+        return RequestClassifier.from_bytes(data)
 
     def process(self, batch):
         rows = batch.select(list(self.reads)).to_pylist()
