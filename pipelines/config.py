@@ -22,6 +22,7 @@ from filters.lang import LangFilterConfig
 from filters.pii import PiiConfig
 from filters.quality import QualityConfig
 from filters.text import TextFilterConfig
+from sources.chart.source import ChartConfig
 from sources.pdf import PdfConfig
 from taxonomy.instructions import InstructionConfig
 from taxonomy.tagger import TaggerConfig
@@ -63,10 +64,11 @@ class FilterSettings:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run: [run], [pdf], [ocr], [filters.*], [dedup], [tagger] and [instructions] sections."""
+    """The whole run: [run], [pdf], [chart], [ocr], [filters.*], [dedup], [tagger] and [instructions] sections."""
 
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    chart: ChartConfig = field(default_factory=ChartConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)
     dedup: DedupConfig = field(default_factory=DedupConfig)

@@ -19,6 +19,7 @@ from filters.text import TextFilter
 from pipelines.config import Config, ConfigError
 from pipelines.runner import Pipeline
 from pipelines.stage import Stage
+from sources.chart.source import ChartSource
 from sources.pdf import PdfSource
 from taxonomy.instructions import InstructionBuilder
 from taxonomy.tagger import Tagger
@@ -63,7 +64,19 @@ def pdf(cfg: Config) -> Pipeline:
     )
 
 
-RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf}
+def chart(cfg: Config) -> Pipeline:
+    return Pipeline(
+        source=ChartSource(cfg.chart),
+        stages=[
+            *annotators(cfg),
+            *quality_filters(cfg),
+            *dedup(cfg),
+            *use_cases(cfg),
+        ],
+    )
+
+
+RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf, "chart": chart}
 
 
 def build_pipeline(cfg: Config) -> Pipeline:

@@ -83,9 +83,10 @@ class InstructionBuilder(Stage):
         tags = set(row.get("tags") or []) & {sub for sub, supported in RULES if supported(row)}
         lang = "zh" if row.get("lang") == "zh" else "en"
         has_image = bool((row.get("image") or {}).get("bytes"))
+        given = {t["content"] for t in turns if t["role"] == "assistant"}
         for task in self.tasks:
             answer = self.answer(task, row)
-            if task.tag not in tags or not answer:
+            if task.tag not in tags or not answer or answer in given:  # a source may have asked it already
                 continue
             options = task.requests[lang]
             pick = int.from_bytes(hashlib.blake2b(f"{row['id']}:{task.name}".encode(), digest_size=4).digest(), "big")
@@ -105,4 +106,4 @@ class InstructionBuilder(Stage):
             meta = json.loads(row["meta"]) if row.get("meta") else {}
             if meta.get("text_source") == "ocr":
                 return None  # OCR output is a model's reading, not ground truth
-        return value.strip()
+        return value.strip() if task.answer == "text" else value  # code, HTML and tables verbatim

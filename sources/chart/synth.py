@@ -30,12 +30,12 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import colormaps, font_manager  # noqa: E402
-from matplotlib.colors import ListedColormap, to_hex  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 
 from pipelines.schema import image_value, meta_json, sample_id  # noqa: E402
 from pipelines.stage import InputError  # noqa: E402
 from sources.chart.questions import Question, ask  # noqa: E402
-from sources.chart.topics import TOPICS, Topic  # noqa: E402
+from sources.chart.topics import TOPICS  # noqa: E402
 from taxonomy.instructions import IMAGE_TOKEN  # noqa: E402
 
 CHART_TYPES: tuple[str, ...] = ("bar", "grouped_bar", "stacked_bar", "line", "scatter", "pie", "area")
@@ -46,14 +46,17 @@ URI = "synthetic://chart"
 CJK_FONTS: tuple[str, ...] = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei",
                               "Microsoft YaHei", "PingFang SC")
 OUTPUT = "chart.png"
+# Share of conversations that end with "convert this chart to a table". The instruction builder may add its
+# own chart-to-CSV turn to tagged charts, so a conversation can then hold the CSV twice; 0 leaves that to it.
+TO_TABLE_SHARE = 0.35
 
 _SERIES = {"bar": (1, 1), "pie": (1, 1), "grouped_bar": (2, 4), "stacked_bar": (2, 4), "line": (1, 4),
            "area": (1, 3), "scatter": (1, 2)}
 _MAX_CATEGORIES = {"pie": 7, "grouped_bar": 8, "stacked_bar": 10}
 _SHEETS = ("default", "default", "default", "ggplot", "bmh", "seaborn-v0_8-whitegrid", "seaborn-v0_8-darkgrid",
            "fivethirtyeight", "Solarize_Light2", "dark_background")
-_PALETTES = ("tab10", "tab10", "Set2", "Set1", "Dark2", "Paired", "Pastel1", "Accent", "tab20b", "viridis",
-             "plasma", "cividis", "coolwarm")
+_QUALITATIVE = ("tab10", "tab10", "Set2", "Set1", "Dark2", "Paired", "Pastel1", "Accent", "tab20b")
+_CONTINUOUS = ("viridis", "plasma", "cividis", "coolwarm")  # sampled evenly, any number of colours
 _SIZES = ((6.0, 4.0), (6.4, 4.8), (7.0, 4.5), (8.0, 5.0), (8.0, 6.0), (9.0, 5.0), (10.0, 6.0))
 _PIE_SIZES = ((5.0, 5.0), (6.0, 6.0), (7.0, 5.0), (6.4, 4.8))
 _DPIS = (72, 96, 100, 120, 150)
@@ -111,7 +114,11 @@ class ChartSpec:
 
 # -- specs ------------------------------------------------------------------------------------------------------
 def make_spec(seed: int, *, types: Sequence[str] = CHART_TYPES, zh_share: float = 0.3) -> ChartSpec:
-    """The chart for `seed`: same seed, same chart, on every machine (only `random.Random(seed)` is used)."""
+    """The chart for `seed`: the same spec for the same seed everywhere (only `random.Random(seed)` is used).
+
+    `types` and `zh_share` narrow what is drawn (the chart source's settings); they change which chart a
+    seed gives, so a seed names a chart only together with them.
+    """
     rng = random.Random(seed)
     chart_type = rng.choice(list(types))
     lang = "zh" if rng.random() < zh_share else "en"
@@ -146,9 +153,8 @@ def make_spec(seed: int, *, types: Sequence[str] = CHART_TYPES, zh_share: float 
     n_series = 1 if chart_type == "line" and rng.random() < 0.4 else rng.randint(lo_s, hi_s)
     measure, unit = topic.measure[lang], topic.unit[lang]
     y_label = f"{measure}（{unit}）" if lang == "zh" else f"{measure} ({unit})"
-    series = (y_label,) if n_series == 1 else tuple(rng.sample(names_pool[lang], n_series))
-    if n_series > 1 and topic.series and all(s in names_pool[lang] for s in series):
-        series = tuple(s for s in names_pool[lang] if s in series)  # legend in the pool's natural order
+    names = names_pool[lang]
+    series = (y_label,) if n_series == 1 else tuple(sorted(rng.sample(names, n_series), key=names.index))
 
     values = tuple(_draw(rng, topic.shape, positions, lo, hi, decimals, topic.x) for _ in series)
     if topic.shape == "share" and rng.random() < 0.5:  # half the pies list their biggest slice first
@@ -183,7 +189,7 @@ def _draw(rng: random.Random, shape: str, positions: list[float], lo: float, hi:
             t = t if shape == "pos" else 1 - t
             out.append(lo + span * (base + slope * t + rng.gauss(0, noise)))
     elif shape == "seasonal":
-        mean, amp = rng.uniform(lo + 0.25 * span, lo + 0.6 * span), rng.uniform(0.15, 0.35) * span
+        mean, amp = rng.uniform(lo + 0.3 * span, lo + 0.6 * span), rng.uniform(0.1, 0.3) * span
         out = [mean - amp * math.cos(2 * math.pi * m / 12) + rng.gauss(0, 0.03 * span) for m in positions]
     elif shape in ("walk", "growth"):
         up, down = (0.6, 0.1) if shape == "growth" else (0.25, 0.2)
@@ -216,17 +222,17 @@ def _draw_style(rng: random.Random, chart_type: str, lang: str, categories: tupl
     font_size = rng.choice((9, 10, 11, 12, 13))
     color_by_category = chart_type == "bar" and rng.random() < 0.25
     n_colors = len(categories) if pie or color_by_category else n_series
-    palettes = [p for p in _PALETTES if not isinstance(colormaps[p], ListedColormap) or colormaps[p].N >= n_colors]
-    palette = rng.choice(palettes)
+    palette = rng.choice([p for p in _QUALITATIVE if n_colors <= colormaps[p].N] + list(_CONTINUOUS))
     cmap = colormaps[palette]
-    if isinstance(cmap, ListedColormap):
-        colors = tuple(to_hex(c) for c in cmap.colors[:n_colors])
-    else:  # continuous: evenly spaced, away from the palest end
+    if palette in _QUALITATIVE:
+        colors = tuple(to_hex(cmap(i)) for i in range(n_colors))
+    else:  # evenly spaced, away from the ends (too pale or too dark on some backgrounds)
         colors = tuple(to_hex(cmap(0.1 + 0.8 * i / max(1, n_colors - 1))) for i in range(n_colors))
-    if pie:
-        legend = "outside" if rng.random() < 0.4 else ""
-    else:
-        legend = rng.choice(_LEGENDS) if n_series > 1 else ""
+    legend = ""  # single series: nothing to tell apart; pies: labels on the wedges unless a legend is drawn
+    if pie and rng.random() < 0.4:
+        legend = "outside"
+    elif not pie and n_series > 1:
+        legend = rng.choice(_LEGENDS)
     orientation = "horizontal" if bars and rng.random() < 0.3 else "vertical"
     marker = rng.choice(("o", "s", "^", "D", "")) if chart_type in ("line", "area") else \
         rng.choice(("o", "s", "^", "D", "x")) if chart_type == "scatter" else ""
@@ -306,11 +312,14 @@ def plot_code(spec: ChartSpec) -> str:
             lines.append("ax.grid(False)")
         if min(min(col) for col in spec.values) < 0:
             lines.append(f'ax.ax{"v" if horizontal else "h"}line(0, color="grey", linewidth=0.8)')
-    if st.legend == "outside":
+    if kind == "pie":
+        pass  # its legend (if any) names the wedges, in _body
+    elif st.legend == "outside":
         lines.append('fig.legend(loc="outside right upper")')
     elif st.legend:
         lines.append(f"ax.legend(loc={_lit(st.legend)})")
-    lines.append(f'plt.savefig("{OUTPUT}", dpi={st.dpi})')
+    # fig.savefig, not plt.savefig: pyplot's version redraws the whole figure after saving (a third of the time).
+    lines.append(f'fig.savefig("{OUTPUT}", dpi={st.dpi})')
     return "\n".join(lines) + "\n"
 
 
@@ -389,7 +398,7 @@ def render(spec: ChartSpec) -> bytes:
         raise InputError("MissingFont", f"no CJK font for a Chinese chart (tried {', '.join(CJK_FONTS)}); install "
                                         "fonts-noto-cjk (Debian/Ubuntu) or set the chart source's zh_share to 0")
     code = plot_code(spec)
-    target = f'plt.savefig("{OUTPUT}",'
+    target = f'fig.savefig("{OUTPUT}",'
     if code.count(target) != 1:
         raise RuntimeError("plot_code must save the chart exactly once")
     buf = io.BytesIO()
@@ -397,7 +406,7 @@ def render(spec: ChartSpec) -> bytes:
     before = set(plt.get_fignums())
     try:
         with matplotlib.rc_context():  # the script's style.use must not leak into the caller
-            exec(compile(code.replace(target, "plt.savefig(__chart_png__, format=\"png\","), "<chart>", "exec"),
+            exec(compile(code.replace(target, 'fig.savefig(__chart_png__, format="png",'), "<chart>", "exec"),
                  namespace)
     finally:
         for num in set(plt.get_fignums()) - before:
@@ -428,7 +437,7 @@ def chart_sample(seed: int, *, types: Sequence[str] = CHART_TYPES, zh_share: flo
     pool = ask(spec, table, rng)
     asked: list[Question] = [q for q in pool if q.kind != "to_table"]
     asked = rng.sample(asked, min(len(asked), rng.randint(3, 5)))
-    if rng.random() < 0.35:
+    if rng.random() < TO_TABLE_SHARE:
         asked += [q for q in pool if q.kind == "to_table"]
     messages: list[dict[str, str]] = []
     for q in asked:

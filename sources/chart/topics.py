@@ -44,11 +44,13 @@ STORES = ({"en": ("Store A", "Store B", "Store C", "Store D"), "zh": ("一号店
           {"en": "store", "zh": "门店"})
 CLASSES = ({"en": ("Class A", "Class B", "Class C", "Class D"), "zh": ("一班", "二班", "三班", "四班")},
            {"en": "class", "zh": "班级"})
-TEMP_CITIES = ({"en": ("Beijing", "London", "Toronto", "Madrid", "Tokyo"), "zh": ("北京", "上海", "广州", "哈尔滨", "昆明")},
+TEMP_CITIES = ({"en": ("Beijing", "London", "Toronto", "Madrid", "Tokyo"),
+                "zh": ("北京", "上海", "广州", "哈尔滨", "昆明")},
                {"en": "city", "zh": "城市"})
 SEGMENTS = ({"en": ("Hardware", "Software", "Services", "Cloud"), "zh": ("硬件", "软件", "服务", "云业务")},
             {"en": "segment", "zh": "业务"})
-DEVICES = ({"en": ("Desktop", "Mobile", "Tablet"), "zh": ("电脑端", "移动端", "平板端")}, {"en": "device", "zh": "终端"})
+DEVICES = ({"en": ("Desktop", "Mobile", "Tablet"), "zh": ("电脑端", "移动端", "平板端")},
+           {"en": "device", "zh": "终端"})
 SERIES_YEARS = ({"en": ("2021", "2022", "2023", "2024"), "zh": ("2021年", "2022年", "2023年", "2024年")},
                 {"en": "year", "zh": "年份"})
 SERIES_QUARTERS = (QUARTERS, {"en": "quarter", "zh": "季度"})
@@ -111,8 +113,8 @@ TOPICS: tuple[Topic, ...] = (
            categories=SUBJECTS, count=(3, 8), series=CLASSES),
     _topic("monthly_temperature", ("line", "bar", "grouped_bar"),
            (("Average monthly temperature", "Monthly mean temperature, {year}"), "Month", "Temperature", "°C",
-            (-15, 33, 1)),
-           (("月平均气温", "{year}年各月平均气温"), "月份", "气温", "°C", (-15, 33, 1)),
+            (-10, 36, 1)),
+           (("月平均气温", "{year}年各月平均气温"), "月份", "气温", "°C", (-10, 36, 1)),
            shape="seasonal", categories=MONTHS, ordered=True, count=(6, 12), series=TEMP_CITIES),
     _topic("monthly_rainfall", ("bar", "line", "area"),
            (("Monthly rainfall", "Average monthly precipitation"), "Month", "Rainfall", "mm", (5, 320, 1)),
