@@ -31,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, metavar="N", help="stop after N pages/items, for a quick look")
     p.add_argument("--fresh", action="store_true", help="discard what --out holds and start over")
     p.add_argument("--dpi", type=int, metavar="N", help="PDF render resolution (default 144)")
+    p.add_argument("--no-figures", action="store_true", help="do not crop figures and charts out of PDF pages")
     p.add_argument("--count", type=int, metavar="N", help="charts to synthesise (--source chart; default 200)")
     p.add_argument("--seed", type=int, metavar="N", help="first seed of the synthetic charts (default 0)")
     p.add_argument("--shard-rows", type=int, metavar="N", help="rows per Parquet shard (default 1000)")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                           shard_rows=args.shard_rows, filters=False if args.no_filters else None,
                           write_rejects=False if args.no_rejects else None)
         cfg = cfg.replace("dedup", enabled=False if args.no_dedup else None)
-        cfg = cfg.replace("pdf", dpi=args.dpi)
+        cfg = cfg.replace("pdf", dpi=args.dpi, figures=False if args.no_figures else None)
         cfg = cfg.replace("chart", count=args.count, seed=args.seed)
         cfg = cfg.replace("ocr", backend=args.ocr, model_dir=args.ocr_model_dir)
         _validate(cfg)

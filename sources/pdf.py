@@ -19,6 +19,8 @@ import pymupdf
 
 from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import InputError, Resources, Source, Unit, failure
+from sources.chart.classify import chart_kind, classify_figure
+from sources.chart.extract import crop, find_figures
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
 EMBEDDED_CORPUS = Path(__file__).parent / "corpus"
@@ -30,7 +32,8 @@ pymupdf.TOOLS.mupdf_display_warnings(False)
 @dataclass(frozen=True)
 class PdfConfig:
     """Rendering settings. `max_pixels` caps a page's render (giant pages are scaled down to fit);
-    `strict_render` treats MuPDF errors during a render (a corrupt image stream) as a failed page."""
+    `strict_render` treats MuPDF errors during a render (a corrupt image stream) as a failed page;
+    `figures` crops the figures and charts found on each page at `figure_dpi` as samples of their own."""
 
     dpi: int = 144
     max_pixels: int = 16_000_000
@@ -38,6 +41,8 @@ class PdfConfig:
     image_format: str = "png"
     text_samples: bool = True
     strict_render: bool = True
+    figures: bool = True  # also emit each figure/chart found on a page, cropped, with its caption
+    figure_dpi: int = 200
 
 
 def find_pdfs(inputs: Sequence[str]) -> list[Path]:
@@ -59,7 +64,7 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "1"
+    version = "2"  # 2: figure samples
     item_name = "pages"
     resources = Resources(num_cpus=1)
 
@@ -148,6 +153,27 @@ class PdfSource(Source):
                 "id": sample_id(self.name, uri, locator, "text:" + text),
                 "source": self.name, "kind": "text", "uri": uri, "locator": locator,
                 "text": text, "meta": meta_json({**info, "page": number + 1, "stage": self.qualified_name}),
+            }
+        if self.config.figures:
+            yield from self._figure_samples(page, number, uri, locator, info)
+
+    def _figure_samples(self, page: pymupdf.Page, number: int, uri: str, locator: str,
+                        info: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """One sample per figure or chart on the page: the region cropped at `figure_dpi`, its caption as
+        `text`, the words inside it (tick labels, legend) and its class in `meta`."""
+        for i, region in enumerate(find_figures(page), start=1):
+            png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi)
+            label, scores = classify_figure(png, region, page)
+            where = f"{locator}/figure={i}"
+            meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,
+                    "figure_class": label, "class_scores": {k: round(float(v), 4) for k, v in scores.items()},
+                    "caption_label": region.label, "inner_text": region.inner_text, "dpi": self.config.figure_dpi,
+                    "stage": self.qualified_name}
+            yield {
+                "id": sample_id(self.name, uri, where, b"figure:" + png),
+                "source": self.name, "kind": chart_kind(label), "uri": uri, "locator": where,
+                "image": image_value(png), "width": width, "height": height,
+                "text": region.caption, "meta": meta_json(meta),
             }
 
 

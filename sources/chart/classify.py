@@ -4,23 +4,28 @@ The PDF source pairs each figure with a kind, so charts can be routed to chart-s
 the taxonomy can count them. The label comes from a transparent rule set, not a model, so every
 decision can be traced to the feature that made it (all features are returned as scores):
 
-Vector figures (the page is given and the region holds line-art) are read from their drawing paths:
-  table    only horizontal/vertical rules, at least two full-width rules plus either a third or two
-           full-height rules, and text covering >= 8% of the area (text in cells);
-  pie      >= 2 large filled curved paths (wedges) whose boxes all touch the centre of their union;
-  bar      >= 3 filled rectangles sharing a baseline (bottom, top or left edge) whose lengths differ,
-           the longest >= 15% of the region;
-  line     an open stroked path of >= 2 sloped or curved segments spanning >= 20% of the region;
-  diagram  >= 2 closed boxes with text inside and no chart frame (axes with ticks, numeric labels);
+Vector figures (the page is given and line-art covers the region) are read from their drawing
+paths, split into connected pieces (one path often holds every marker of a series), in this order:
+  table    straight rules only, >= 3 full-width and >= 2 full-height ones, text covering >= 8% of the
+           area (or an empty unfilled grid of >= 2 columns; or a "Table N" caption and >= 5% text);
+  pie      >= 2 large filled curved pieces in a roughly square union, each with a corner at its centre
+           (pie wedges) or with its arc ends on one or two radii around it (donut segments);
+  bar      >= 3 filled rectangles sharing a baseline (bottom, top or left edge), the longest >= 15%
+           of the region, whose lengths differ (or which sit in a chart frame);
+  line     an open stroked piece of >= 2 sloped or curved segments, spanning >= 20% of the width,
+           in which no point joins three strokes (a tree's branches do);
+  diagram  >= 2 closed boxes (or ovals) with text inside and no chart frame;
   scatter  >= 6 small closed markers;
-  other_chart  a chart frame without any of the marks above; anything else is a diagram.
-Rasters (and vector regions classified without the page) are read from pixels:
+  other_chart  a chart frame (>= 3 numeric labels, or long perpendicular axes with >= 3 ticks)
+           without any of the marks above; anything else is a diagram.
+Rasters, mostly-raster "mixed" regions, and any region classified without its page are read from
+the crop's pixels:
   photo    the commonest colour covers < 25% of pixels and there are >= 300 distinct colours;
   table    >= 3 long horizontal and >= 2 long vertical grey/black rules, little colour;
   pie/bar/line/scatter from the connected components of saturated pixels (charts draw data in
            colour and furniture in black/grey): big round non-rectangular blobs -> pie; >= 3
-           rectangles on a shared baseline -> bar; long thin strokes -> line; many small dots ->
-           scatter;
+           rectangles on a shared baseline -> bar; long thin strokes (coloured, or black/grey once
+           the rows and columns of axes and gridlines are removed) -> line; many small dots -> scatter;
   other_chart long perpendicular black rules (axes); otherwise diagram on a flat background, else photo.
 Measured accuracy on the generated evaluation set: see `sources/chart/figure_eval.py`.
 """
@@ -90,6 +95,33 @@ def _inside(r: pymupdf.Rect, box: pymupdf.Rect, tol: float = 2.0) -> bool:
     return r.x0 >= box.x0 - tol and r.y0 >= box.y0 - tol and r.x1 <= box.x1 + tol and r.y1 <= box.y1 + tol
 
 
+def _chains(items: list[tuple]) -> list[list[tuple]]:
+    """Split a path into its connected pieces: one path often holds many marks (every marker of a
+    series), and PyMuPDF may list a piece's items out of order, so pieces are joined by shared ends."""
+    parent = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[tuple[int, int], int] = {}
+    for i, it in enumerate(items):
+        if it[0] in ("re", "qu"):
+            continue  # a rectangle is a closed piece of its own
+        for pt in (it[1], it[-1]):
+            key = (round(pt.x * 2), round(pt.y * 2))
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    pieces: dict[int, list[tuple]] = {}
+    for i, it in enumerate(items):
+        pieces.setdefault(root(i), []).append(it)
+    return list(pieces.values())
+
+
 def _segments(item: tuple) -> list[tuple[pymupdf.Point, pymupdf.Point]]:
     kind = item[0]
     if kind == "l":
@@ -101,6 +133,25 @@ def _segments(item: tuple) -> list[tuple[pymupdf.Point, pymupdf.Point]]:
         q = item[1]
         return [(q.ul, q.ur), (q.ur, q.lr), (q.lr, q.ll), (q.ll, q.ul)]
     return []
+
+
+def _degrees(chain: list[tuple]) -> list[int]:
+    """How many items of a piece meet at each of its end points."""
+    ends: dict[tuple[int, int], int] = {}
+    for it in chain:
+        for pt in (it[1], it[-1]):
+            key = (round(pt.x * 2), round(pt.y * 2))
+            ends[key] = ends.get(key, 0) + 1
+    return list(ends.values())
+
+
+def _chain_rect(chain: list[tuple]) -> pymupdf.Rect:
+    if chain[0][0] == "re":
+        return pymupdf.Rect(chain[0][1])
+    if chain[0][0] == "qu":
+        return chain[0][1].rect
+    pts = [pt for it in chain for pt in it[1:]]
+    return pymupdf.Rect(min(p.x for p in pts), min(p.y for p in pts), max(p.x for p in pts), max(p.y for p in pts))
 
 
 def _merged_lengths(segs: dict[int, list[tuple[float, float]]]) -> dict[int, float]:
@@ -120,55 +171,63 @@ def _merged_lengths(segs: dict[int, list[tuple[float, float]]]) -> dict[int, flo
 
 def vector_features(paths: list[dict[str, Any]], box: pymupdf.Rect, text_rects: list[pymupdf.Rect],
                     texts: list[str]) -> dict[str, float]:
-    """Geometry counts of the line-art inside `box` (see the module docstring for how they are used)."""
+    """Geometry counts of the line-art inside `box`, per subpath (see the module docstring for their use)."""
     w, h = max(box.width, 1.0), max(box.height, 1.0)
     hsegs: dict[int, list[tuple[float, float]]] = {}
     vsegs: dict[int, list[tuple[float, float]]] = {}
-    curves = sloped = ticks = polylines = markers = triangles = 0
+    c = dict.fromkeys(("curves", "sloped", "ticks", "polylines", "markers", "fills", "interior"), 0)
     bars: list[pymupdf.Rect] = []
-    curved_fills: list[pymupdf.Rect] = []
+    wedges: list[tuple[pymupdf.Rect, list[pymupdf.Point], list[pymupdf.Point]]] = []
     boxes: list[pymupdf.Rect] = []
+    marker_max = max(12.0, 0.04 * max(w, h))
     for p in paths:
-        items, r = p["items"], p["rect"]
         filled = p.get("fill") is not None and not is_white(p["fill"])
         stroked = p.get("color") is not None and p.get("type") != "f"
-        n_curves = sum(1 for it in items if it[0] == "c")
-        segs = [s for it in items for s in _segments(it)]
-        n_sloped = 0
-        for a, b in segs:
-            dx, dy = abs(b.x - a.x), abs(b.y - a.y)
-            length = math.hypot(dx, dy)
-            if length < 0.5:
-                continue
-            if dy <= max(0.5, 0.02 * length):
-                hsegs.setdefault(round((a.y + b.y) / 2), []).append((min(a.x, b.x), max(a.x, b.x)))
-                ticks += len(segs) <= 8 and 1.5 <= length <= 8 and not filled
-            elif dx <= max(0.5, 0.02 * length):
-                vsegs.setdefault(round((a.x + b.x) / 2), []).append((min(a.y, b.y), max(a.y, b.y)))
-                ticks += len(segs) <= 8 and 1.5 <= length <= 8 and not filled
-            else:
-                n_sloped += 1
-        curves += n_curves
-        sloped += n_sloped
-        first = items[0][1] if items and items[0][0] in ("l", "c") else None
-        last = items[-1][-1] if items and items[-1][0] in ("l", "c") else None
-        closed = bool(p.get("closePath")) or filled or (first is not None and abs(first - last) < 0.5) \
-            or items[0][0] in ("re", "qu")
-        rect_like = n_curves == 0 and n_sloped == 0 and (len(items) == 1 and items[0][0] in ("re", "qu")
-                                                       or (closed and 3 <= len(segs) <= 5))
-        size = max(r.width, r.height)
-        if rect_like and filled and min(r.width, r.height) >= 1.5 and r.get_area() < 0.5 * w * h:
-            bars.append(r)
-        if not closed and stroked and n_sloped + n_curves >= 2 and size >= 0.2 * w:
-            polylines += 1
-        marker_max = max(12.0, 0.04 * max(w, h))
-        if closed and 1.5 <= size <= marker_max and len(segs) + n_curves >= 2 and not rect_like:
-            markers += 1
-            triangles += n_curves == 0 and len(segs) == 3
-        if filled and n_curves and size >= max(15.0, 0.1 * min(w, h)):
-            curved_fills.append(r)
-        if closed and min(r.width, r.height) >= 12 and r.get_area() < 0.6 * w * h and (rect_like or n_curves):
-            boxes.append(r)
+        chains = _chains(p["items"])
+        for chain in chains:
+            n_curves = sum(1 for it in chain if it[0] == "c")
+            segs = [s for it in chain for s in _segments(it)]
+            n_sloped = 0
+            for a, b in segs:
+                dx, dy = abs(b.x - a.x), abs(b.y - a.y)
+                length = math.hypot(dx, dy)
+                short = len(segs) == 1 and 1.5 <= length <= 8 and not filled
+                if length < 0.5:
+                    continue
+                if dy <= max(0.5, 0.02 * length):
+                    hsegs.setdefault(round((a.y + b.y) / 2), []).append((min(a.x, b.x), max(a.x, b.x)))
+                    c["ticks"] += short
+                    c["interior"] += min(abs(a.y - box.y0), abs(a.y - box.y1)) > 1.5
+                elif dx <= max(0.5, 0.02 * length):
+                    vsegs.setdefault(round((a.x + b.x) / 2), []).append((min(a.y, b.y), max(a.y, b.y)))
+                    c["ticks"] += short
+                    c["interior"] += min(abs(a.x - box.x0), abs(a.x - box.x1)) > 1.5
+                else:
+                    n_sloped += 1
+                    c["interior"] += 1
+            c["curves"] += n_curves
+            c["sloped"] += n_sloped
+            c["interior"] += n_curves
+            r = _chain_rect(chain)
+            size = max(r.width, r.height)
+            box_item = chain[0][0] in ("re", "qu")
+            degrees = [] if box_item else _degrees(chain)
+            ends_meet = len(chain) >= 2 and all(n % 2 == 0 for n in degrees)
+            closed = box_item or ends_meet or filled or (bool(p.get("closePath")) and len(chains) == 1)
+            rect_like = n_curves == 0 and n_sloped == 0 and (box_item or (closed and 3 <= len(segs) <= 5))
+            if rect_like and filled and min(r.width, r.height) >= 1.5 and r.get_area() < 0.5 * w * h:
+                bars.append(r)
+            # a data series is a simple path (no vertex joins three strokes, unlike a tree's branches)
+            if not closed and stroked and n_sloped + n_curves >= 2 and size >= 0.2 * w and max(degrees) <= 2:
+                c["polylines"] += 1
+            c["fills"] += filled
+            if closed and 1.5 <= size <= marker_max and len(segs) + n_curves >= 2 and (filled or not rect_like):
+                c["markers"] += 1
+            if filled and n_curves and size >= max(15.0, 0.1 * min(w, h)):
+                wedges.append((r, [pt for it in chain if it[0] == "l" for pt in it[1:]],
+                               [pt for it in chain if it[0] == "c" for pt in (it[1], it[4])]))
+            if closed and min(r.width, r.height) >= 12 and r.get_area() < 0.6 * w * h and (rect_like or n_curves):
+                boxes.append(r)
     hlong, vlong = _merged_lengths(hsegs), _merged_lengths(vsegs)
     inside_text = [t for t in text_rects if box.contains((t.tl + t.br) / 2)]
     text_area = sum(t.get_area() for t in inside_text)
@@ -176,14 +235,12 @@ def vector_features(paths: list[dict[str, Any]], box: pymupdf.Rect, text_rects: 
     text_boxes = sum(1 for b in boxes if any(b.contains((t.tl + t.br) / 2) for t in inside_text))
     bar_group, bar_varied = _bar_group(bars, w, h)
     return {
-        "paths": float(len(paths)), "curves": float(curves), "sloped": float(sloped),
+        "paths": float(len(paths)), **{k: float(v) for k, v in c.items()},
         "h_rules": float(sum(1 for v in hlong.values() if v >= 0.8 * w)),
         "v_rules": float(sum(1 for v in vlong.values() if v >= 0.8 * h)),
         "axes": float(any(v >= 0.5 * w for v in hlong.values()) and any(v >= 0.5 * h for v in vlong.values())),
-        "ticks": float(ticks), "numeric_labels": float(numeric),
-        "text_cover": text_area / (w * h), "text_lines": float(len(inside_text)),
-        "bars": float(bar_group), "bars_varied": float(bar_varied), "polylines": float(polylines),
-        "markers": float(markers), "triangles": float(triangles), "wedges": float(_wedges(curved_fills)),
+        "numeric_labels": float(numeric), "text_cover": text_area / (w * h), "text_lines": float(len(inside_text)),
+        "bars": float(bar_group), "bars_varied": float(bar_varied), "wedges": float(_wedges(wedges)),
         "text_boxes": float(text_boxes),
     }
 
@@ -203,22 +260,33 @@ def _bar_group(bars: list[pymupdf.Rect], w: float, h: float) -> tuple[int, bool]
     return best, varied
 
 
-def _wedges(fills: list[pymupdf.Rect]) -> int:
-    """How many large curved fills touch the centre of their union: the wedges of a pie or donut."""
+def _wedges(fills: list[tuple[pymupdf.Rect, list[pymupdf.Point], list[pymupdf.Point]]]) -> int:
+    """How many large curved fills are slices around the centre of their roughly square union: pie
+    wedges have a corner at the centre, donut segments have their arc ends on one or two radii."""
     if len(fills) < 2:
         return 0
-    union = pymupdf.Rect(fills[0])
-    for r in fills[1:]:
-        union |= r
+    union = pymupdf.Rect(min(f[0].x0 for f in fills), min(f[0].y0 for f in fills),
+                         max(f[0].x1 for f in fills), max(f[0].y1 for f in fills))
+    if not 0.7 <= union.width / max(union.height, 1e-6) <= 1.45:
+        return 0
     centre = (union.tl + union.br) / 2
-    tol = 0.06 * max(union.width, union.height) + 1
-    return sum(1 for r in fills if (r + (-tol, -tol, tol, tol)).contains(centre))
+    size = max(union.width, union.height)
+    tol = 0.04 * size + 1
+
+    def on_rings(ends: list[pymupdf.Point]) -> bool:
+        radii = sorted(abs(pt - centre) for pt in ends)
+        rings = 1 + sum(1 for a, b in zip(radii, radii[1:], strict=False) if b - a > tol)
+        return bool(radii) and rings <= 2 and radii[0] >= 0.15 * size
+
+    return sum(1 for _, corners, ends in fills if any(abs(pt - centre) <= tol for pt in corners) or on_rings(ends))
 
 
 def is_table(f: dict[str, float]) -> bool:
-    """Ruled table: straight horizontal/vertical rules only, a grid of full-width rules, text in the cells."""
-    grid = f["h_rules"] >= 3 or (f["h_rules"] >= 2 and f["v_rules"] >= 2)
-    return f["curves"] == 0 and f["sloped"] == 0 and grid and f["text_lines"] >= 3 and f["text_cover"] >= 0.08
+    """Ruled table: straight rules only, forming a grid of >= 2 rows (>= 3 full-width and >= 2 full-height
+    rules), with text in the cells, or an empty unfilled grid of >= 2 columns (a form)."""
+    if f["curves"] or f["sloped"] or f["h_rules"] < 3 or f["v_rules"] < 2:
+        return False
+    return (f["text_lines"] >= 3 and f["text_cover"] >= 0.08) or (f["v_rules"] >= 3 and f["fills"] == 0)
 
 
 def _vector_label(f: dict[str, float], table_caption: bool = False) -> str:
@@ -263,6 +331,12 @@ def raster_features(png: bytes) -> dict[str, float]:
     gy = np.abs(np.diff(a, axis=0)).max(axis=2)
     flat = ((gx[:-1, :] <= 6) & (gy[:, :-1] <= 6)).mean()
     row_runs, col_runs = rules.mean(axis=1), rules.mean(axis=0)
+    # black/grey data lines: drop the rows and columns of axes, frames and gridlines, then look for
+    # long thin strokes among what is left (text is short, so it never counts)
+    marks = rules.copy()
+    marks[row_runs >= 0.3, :] = False
+    marks[:, col_runs >= 0.3] = False
+    grey_lines = _thin_long(marks, ndimage)
 
     labels, count = ndimage.label(colourful, structure=np.ones((3, 3), bool))
     comps = []
@@ -278,9 +352,24 @@ def raster_features(png: bytes) -> dict[str, float]:
         "colour_share": float(colourful.mean()),
         "h_lines": float(_runs(row_runs >= 0.5)), "v_lines": float(_runs(col_runs >= 0.5)),
         "h_rules": float(_runs(row_runs >= 0.8)), "v_rules": float(_runs(col_runs >= 0.8)),
+        "grey_lines": float(grey_lines),
     }
     feats.update(_component_features(comps, ww, hh))
     return feats
+
+
+def _thin_long(mask: np.ndarray, ndimage: Any) -> int:
+    """Connected strokes spanning a quarter of the width (or height) while filling < 35% of their box."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if not count:
+        return 0
+    h, w = mask.shape
+    areas = np.bincount(labels.ravel())
+    found = 0
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        ch, cw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        found += (cw >= 0.25 * w or ch >= 0.25 * h) and areas[i] < 0.35 * cw * ch
+    return found
 
 
 def _runs(mask: np.ndarray) -> int:
@@ -333,7 +422,7 @@ def _raster_label(f: dict[str, float]) -> str:
         return "pie"
     if f["bars"] >= 3 and f["bars_varied"]:
         return "bar"
-    if f["thin_long"] >= 1:
+    if f["thin_long"] >= 1 or f["grey_lines"] >= 1:
         return "line"
     if f["dots"] >= 8:
         return "scatter"
