@@ -16,6 +16,8 @@ from PIL import Image
 
 from annotators.ocr.backend import OcrBackend, OcrConfig, OcrLine, make_backend, reading_order
 from annotators.ocr.cer import cer
+
+TRANSCRIBED_KINDS = ("page", "screenshot", "tile")  # kinds whose `text` is the text shown in their image
 from pipelines.schema import QUALITY_SCORES, meta_json, set_columns
 from pipelines.stage import Resources, Stage
 
@@ -84,7 +86,9 @@ class OcrStage(Stage):
                 m["text_source"] = "ocr"
             else:
                 text.append(row["text"])
-                if (row["text"] or "").strip():  # image-text agreement, a signal for the filters
+                # Image-text agreement, a signal for the filters: only where `text` transcribes the image
+                # (a page's text layer), not where it describes it (a figure's caption).
+                if row["kind"] in TRANSCRIBED_KINDS and (row["text"] or "").strip():
                     q["ocr_cer"] = cer(row["text"], joined)
             ocr.append([line.as_row() for line in lines])
             ocr_text.append(joined)

@@ -50,7 +50,7 @@ def test_bad_inputs_are_recorded_and_every_good_sample_is_kept(tmp_path, corpus,
     assert set(by_type) == set(bad_pdfs), errors
     for kind, path in bad_pdfs.items():
         err = by_type[kind]
-        assert err["uri"] == path.resolve().as_uri() and err["stage"] == "pdf/1"
+        assert err["uri"] == path.resolve().as_uri() and err["stage"] == "pdf/2"
         assert path.name in err["message"]
     assert output_ids(tmp_path / "out") == expected_ids(inputs)
     assert result.stats["errors"] == len(errors) == 6
@@ -70,9 +70,10 @@ def test_outputs_have_the_fixed_layout_and_a_manifest_that_checks_out(tmp_path, 
         assert hashlib.sha256(data).hexdigest() == shard["sha256"]
         assert pq.read_metadata(out / shard["path"]).num_rows == shard["rows"]
     assert len(manifest["units_completed"]) == result.units_total == 3
-    assert stats["kept"] == sum(s["rows"] for s in manifest["shards"]) == 12
-    assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6}
-    assert manifest["versions"]["source"] == "pdf/1"
+    assert stats["kept"] == sum(s["rows"] for s in manifest["shards"]) == 15
+    # The report's table and bar chart and the field notes' raster line chart are cropped as samples too.
+    assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6, "chart": 2, "figure": 1}
+    assert manifest["versions"]["source"] == "pdf/2"
 
 
 def test_hugging_face_datasets_reads_images_as_pil(tmp_path, corpus):
@@ -89,7 +90,7 @@ def test_rerun_of_a_finished_run_does_no_work(tmp_path, corpus):
     build([corpus], tmp_path / "out")
     before = sorted(p.name for p in (tmp_path / "out" / "shards").iterdir())
     again = build([corpus], tmp_path / "out")
-    assert again.units_run == 0 and again.stats["kept"] == 12
+    assert again.units_run == 0 and again.stats["kept"] == 15
     assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == before
 
 
