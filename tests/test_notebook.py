@@ -66,9 +66,9 @@ def test_inspect_notebook_runs_on_demo_output(demo_output, tmp_path, monkeypatch
     assert "page" in out["counts"] and "recognition.ocr_transcription" in out["counts"]
     assert "funnel of source 'pdf'" in out["funnel"]
     assert "no OCR lines" not in out["ocr"]  # the demo is built with rapidocr: a page is drawn
-    assert "no chart samples" in out["chart"]
+    assert "2 chart samples; the first" in out["chart"]  # the charts the PDF source cropped from the corpus
     assert "samples tagged recognition.ocr_transcription" in out["tag"] and "[assistant]" in out["tag"]
-    assert _images(nb) == 2  # the sample grid and the OCR page
+    assert _images(nb) == 3  # the sample grid, the OCR page and a chart
 
 
 def test_notebook_matches_generator(tmp_path):
