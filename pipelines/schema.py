@@ -50,6 +50,10 @@ QUALITY_SCORES: tuple[str, ...] = (
     "quality_prob",  # fastText text-quality classifier: probability the text is well-formed prose
 )
 
+# Sample kinds whose `text` is the text shown in their image (a page's text layer, a screenshot's DOM
+# text), as opposed to text that describes the image (a figure's caption).
+TRANSCRIBED_KINDS: tuple[str, ...] = ("page", "screenshot", "tile")
+
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 OCR_LINE_TYPE = pa.struct([("text", pa.string()), ("score", pa.float32()), ("box", pa.list_(pa.float32()))])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])

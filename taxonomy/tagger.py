@@ -17,11 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.schema import set_columns
+from pipelines.schema import TRANSCRIBED_KINDS, set_columns
 from pipelines.stage import Resources, ShipsModel, Stage, configured_model
 from taxonomy.classifier import DEFAULT_MODEL_PATH, RequestClassifier, load_or_train
-
-IMAGE_KINDS = ("page", "screenshot", "tile", "figure", "chart")
 
 
 def has_image(row: dict[str, Any]) -> bool:
@@ -35,7 +33,7 @@ def _text(row: dict[str, Any]) -> str:
 # (subcategory id, does the sample's own ground truth support it?) - in the order tags are listed.
 RULES: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...] = (
     ("recognition.ocr_transcription",
-     lambda r: has_image(r) and r.get("kind") in ("page", "screenshot", "tile") and len(_text(r)) >= 20),
+     lambda r: has_image(r) and r.get("kind") in TRANSCRIBED_KINDS and len(_text(r)) >= 20),
     ("conversion.image_to_code", lambda r: has_image(r) and bool(r.get("html") or r.get("code") or r.get("table"))),
     ("analysis.data_chart", lambda r: has_image(r) and (r.get("kind") == "chart" or bool(r.get("table")))),
     ("recognition.global_description", lambda r: has_image(r) and r.get("kind") in ("figure", "chart")
@@ -81,7 +79,7 @@ class Tagger(ShipsModel, Stage):
         if self.config.classify and self._model is None:
             self.setup()
         content = [(_text(r) or (r.get("ocr_text") or "").strip())[:2000] for r in rows]
-        judged = [i for i, c in enumerate(content) if len(c) >= 20 and r_keep(rows[i])]
+        judged = [i for i, c in enumerate(content) if len(c) >= 20 and rows[i].get("keep") is not False]
         proposals = dict(zip(judged, self._model.predict([content[i] for i in judged], k=self.config.max_tags),
                              strict=True)) if self.config.classify and judged else {}
         tags, scores = [], []
@@ -98,8 +96,3 @@ class Tagger(ShipsModel, Stage):
         room = max(0, self.config.max_tags - len(facts))
         chosen = [(sub, 1.0) for sub in facts] + extra[:room]
         return [sub for sub, _ in chosen], [round(p, 4) for _, p in chosen]
-
-
-def r_keep(row: dict[str, Any]) -> bool:
-    """Dropped samples are not worth a classifier call: their tags are never trained on."""
-    return row.get("keep") is not False

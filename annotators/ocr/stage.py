@@ -16,10 +16,8 @@ from PIL import Image
 
 from annotators.ocr.backend import OcrBackend, OcrConfig, OcrLine, make_backend, reading_order
 from annotators.ocr.cer import cer
-from pipelines.schema import QUALITY_SCORES, meta_json, set_columns
+from pipelines.schema import QUALITY_SCORES, TRANSCRIBED_KINDS, meta_json, set_columns
 from pipelines.stage import Resources, Stage
-
-TRANSCRIBED_KINDS = ("page", "screenshot", "tile")  # kinds whose `text` is the text shown in their image
 
 
 def decode_rgb(data: bytes) -> np.ndarray:
