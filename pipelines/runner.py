@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +170,7 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
     state = store.dedup_state()
     if state.get("decided"):
         decisions = store.load_decisions()
+        sigs = store.read_signatures(["id"])  # only where each sample lies
     else:
         sigs = store.read_signatures()
         pairs = _shuffled_pairs(stage, sigs) if sigs.num_rows else []
@@ -176,7 +178,6 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
         store.save_decisions(decisions)
         state = store.dedup_state()
     # Which shard holds each duplicate: the commit that wrote its signature.
-    sigs = store.read_signatures(["id"])
     part_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("part").to_pylist(), strict=True))
     by_shard: dict[str, dict[str, tuple[str, str]]] = {}
     for d in decisions.to_pylist():
@@ -189,9 +190,7 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
         done = ray.data.from_items(items, override_num_blocks=len(items)).map(
             functools.partial(_drop_duplicates_row, str(store.out), opts.write_rejects))
         parts = {r["shard"]: json.loads(r["result"]) for r in done.take_all()}
-    by_method: dict[str, int] = {}
-    for m in decisions.column("method").to_pylist():
-        by_method[m] = by_method.get(m, 0) + 1
+    by_method = dict(Counter(decisions.column("method").to_pylist()))
     store.save_dedup_state({**state, "parts": parts, "complete": True, "duplicates": decisions.num_rows,
                             "by_method": by_method, "seconds": round(time.perf_counter() - started, 3)})
 

@@ -38,6 +38,7 @@ from pipelines.schema import (
     UNIT_COL,
     UNIT_ROWS_COL,
     meta_json,
+    set_columns,
 )
 
 MANIFEST = "manifest.json"
@@ -367,11 +368,8 @@ def drop_duplicates(out: str, shard: str, duplicates: dict[str, tuple[str, str]]
                 d = json.loads(m) if m else {}
                 d["dedup"] = {"duplicate_of": duplicates[i][0], "method": duplicates[i][1]}
                 metas.append(meta_json(d))
-            removed = removed.set_column(removed.schema.get_field_index("keep"), "keep",
-                                         pa.array([False] * len(ids)))
-            removed = removed.set_column(removed.schema.get_field_index("drop_reason"), "drop_reason",
-                                         pa.array([f"duplicate_of:{duplicates[i][0]}" for i in ids]))
-            removed = removed.set_column(removed.schema.get_field_index("meta"), "meta", pa.array(metas))
+            removed = set_columns(removed, keep=[False] * len(ids), meta=metas,
+                                  drop_reason=[f"duplicate_of:{duplicates[i][0]}" for i in ids])
             summary = removed.select(["id", "source", "kind", "lang", "tags"]).append_column(
                 "method", pa.array([duplicates[i][1] for i in ids]))
             (root / DEDUP_DIR).mkdir(exist_ok=True)
