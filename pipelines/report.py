@@ -8,7 +8,8 @@ source, kind, language and use-case tag, histograms of image sizes, OCR confiden
 scores, thumbnails per kind and per tag (a few with their OCR boxes drawn), some rejected samples
 with their reasons, and the error table. Charts are drawn with matplotlib and every image is
 inlined as a data URI, so the file works offline, e-mailed or archived. Numbers come from
-stats.json; distributions read only the columns they need, from at most `MAX_ROWS` samples.
+stats.json; distributions read only the columns they need, from at most `MAX_ROWS` samples, and
+thumbnails come from the first `SCAN_ROWS` rows of the shards (and of the rejects).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 from PIL import Image, ImageDraw
 
 MAX_ROWS = 200_000  # rows read for the distributions
+SCAN_ROWS = 20_000  # rows (with images) looked through for thumbnails, OCR examples and rejects
 THUMBS_PER_GROUP = 4
 THUMB_SIDE = 320
 HIST_SCORES = ("megapixels", "pixel_std", "blur", "text_chars", "lang_score", "quality_prob", "ocr_cer")
@@ -78,11 +80,16 @@ def _columns(files: list[Path], names: list[str]) -> pa.Table:
 
 
 def _iter_rows(files: list[Path], columns: list[str] | None = None, batch: int = 64):
-    """Rows one at a time, a row group at a time, so image bytes of a big shard are never all in memory."""
+    """Rows one at a time, a row group at a time, so image bytes of a big shard are never all in memory;
+    at most `SCAN_ROWS`, so picking thumbnails never reads every image of a large run."""
+    seen = 0
     for f in files:
         pf = pq.ParquetFile(f)
         for b in pf.iter_batches(batch_size=batch, columns=columns):
             yield from b.to_pylist()
+            seen += b.num_rows
+            if seen >= SCAN_ROWS:
+                return
 
 
 # -- html pieces --------------------------------------------------------------------------------
