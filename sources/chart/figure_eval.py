@@ -140,18 +140,25 @@ def _twocol_en(doc: pymupdf.Document, rng: np.random.Generator, truth: list[dict
             col.text(_prose(rng, 4))
 
 
+def _vector_chart_pages(doc: pymupdf.Document, rng: np.random.Generator, truth: list[dict[str, Any]],
+                        specs: list[tuple[str, str, str, bool]], height: float, lead: int) -> None:
+    """One-column pages holding two matplotlib charts each (inserted as vector PDF), with prose around
+    them: `specs` are (chart kind, expected label, caption, caption above?)."""
+    for i, (kind, label, caption, above) in enumerate(specs):
+        if i % 2 == 0:
+            (c,) = _columns(doc.new_page(width=A4.width, height=A4.height), truth, two=False)
+            c.text(_prose(rng, lead))
+        pdf = art.mpl_pdf(kind, rng)
+        c.figure(lambda p, b, pdf=pdf: art.draw_pdf_figure(p, b, pdf), height, label, caption, above=above)
+        c.text(_prose(rng, 3))
+
+
 def _matplotlib(doc: pymupdf.Document, rng: np.random.Generator, truth: list[dict[str, Any]]) -> None:
     specs = [("bar", "bar", "Figure 1: Orders per quarter.", False), ("line", "line", "Figure 2: Two sites.", True),
              ("scatter", "scatter", "Figure 3: Dose and response.", False),
              ("pie", "pie", "Figure 4: Where the money goes.", False),
              ("box", "other_chart", "Figure 5: Waiting times in four clinics.", True)]
-    for i, (kind, label, caption, above) in enumerate(specs):
-        if i % 2 == 0:
-            (c,) = _columns(doc.new_page(width=A4.width, height=A4.height), truth, two=False)
-            c.text(_prose(rng, 3))
-        pdf = art.mpl_pdf(kind, rng)
-        c.figure(lambda p, b, pdf=pdf: art.draw_pdf_figure(p, b, pdf), 230, label, caption, above=above)
-        c.text(_prose(rng, 3))
+    _vector_chart_pages(doc, rng, truth, specs, height=230, lead=3)
 
 
 def _rasters_and_decoys(doc: pymupdf.Document, rng: np.random.Generator, truth: list[dict[str, Any]]) -> None:
@@ -241,13 +248,7 @@ def _hard(doc: pymupdf.Document, rng: np.random.Generator, truth: list[dict[str,
     specs = [("barh", "bar", "Figure 1: Stations per region.", False), ("hist", "bar", "Figure 2. Error spread.", True),
              ("line_markers", "line", "Fig. 3: Three groups over eight weeks.", False),
              ("donut", "pie", "Figure 4: Shares, as a ring.", False)]
-    for i, (kind, label, caption, above) in enumerate(specs):
-        if i % 2 == 0:
-            (c,) = _columns(doc.new_page(width=A4.width, height=A4.height), truth, two=False)
-            c.text(_prose(rng, 2))
-        pdf = art.mpl_pdf(kind, rng)
-        c.figure(lambda p, b, pdf=pdf: art.draw_pdf_figure(p, b, pdf), 220, label, caption, above=above)
-        c.text(_prose(rng, 3))
+    _vector_chart_pages(doc, rng, truth, specs, height=220, lead=2)
     left, right = _columns(doc.new_page(width=A4.width, height=A4.height), truth, two=True)
     left.figure(lambda p, b: art.draw_image(p, b, art.mpl_png("bar", rng, fmt="jpeg")), 160, "bar",
                 "Figure 5: Orders per quarter (a JPEG).")
