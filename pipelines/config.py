@@ -23,11 +23,12 @@ from filters.pii import PiiConfig
 from filters.quality import QualityConfig
 from filters.text import TextFilterConfig
 from sources.chart.source import ChartConfig
+from sources.dataset.config import DatasetConfig
 from sources.pdf import PdfConfig
 from taxonomy.instructions import InstructionConfig
 from taxonomy.tagger import TaggerConfig
 
-SOURCES = ("pdf", "web", "chart")
+SOURCES = ("pdf", "web", "chart", "dataset")
 OCR_BACKENDS = ("rapidocr", "paddleocr", "tesseract", "none")
 
 
@@ -69,6 +70,7 @@ class Config:
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     chart: ChartConfig = field(default_factory=ChartConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)
     dedup: DedupConfig = field(default_factory=DedupConfig)

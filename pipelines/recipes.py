@@ -20,6 +20,7 @@ from pipelines.config import Config, ConfigError
 from pipelines.runner import Pipeline
 from pipelines.stage import Stage
 from sources.chart.source import ChartSource
+from sources.dataset.source import DatasetSource
 from sources.pdf import PdfSource
 from taxonomy.instructions import InstructionBuilder
 from taxonomy.tagger import Tagger
@@ -76,7 +77,21 @@ def chart(cfg: Config) -> Pipeline:
     )
 
 
-RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf, "chart": chart}
+def dataset(cfg: Config) -> Pipeline:
+    if not cfg.run.inputs:
+        raise ConfigError("--source dataset needs --input PATH (Parquet, JSON Lines, JSON or a save_to_disk folder)")
+    return Pipeline(
+        source=DatasetSource(cfg.dataset),
+        stages=[
+            *annotators(cfg),
+            *quality_filters(cfg),
+            *dedup(cfg),
+            *use_cases(cfg),
+        ],
+    )
+
+
+RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf, "chart": chart, "dataset": dataset}
 
 
 def build_pipeline(cfg: Config) -> Pipeline:
