@@ -1,0 +1,3 @@
+"""Training data straight from the shards: an index of the Parquet rows by what they can teach
+(`shards`), image decoding (`images`), token sequences with loss masks (`sequences`), the
+language/multimodal mix per step (`mixer`) and the per-step batch loader (`loader`)."""
