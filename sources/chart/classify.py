@@ -75,6 +75,12 @@ def classify_figure(png: bytes, region: FigureRegion,
     return _raster_label(feats), feats
 
 
+def classify_raster(png: bytes) -> tuple[str, dict[str, float]]:
+    """Label a figure from its pixels alone (a screenshot's SVG or canvas chart has no PDF drawing paths)."""
+    feats = raster_features(png)
+    return _raster_label(feats), feats
+
+
 # -- drawing paths ----------------------------------------------------------------------------------
 
 def is_white(colour: Any) -> bool:

@@ -1,0 +1,106 @@
+"""Cut a page capture into samples: viewport-sized tiles (or book pages) with the text and boxes inside.
+
+Pure geometry over what `render.PageView` measured, so it is tested without a browser. A text
+block belongs to the tile that holds its centre; its box is given in that tile's pixels, clipped
+to it. Tiles are cut at fixed steps for web pages; for documents (`cut_pages`) the cut moves up to
+the top of the first line that would be split, so no printed line straddles two pages.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image
+
+PNG_COMPRESS = 3  # measured: level 3 encodes 1024x1024 pages 2.5x faster than 6 for 4% more bytes
+
+
+@dataclass
+class Tile:
+    """One image sample cut from a capture: its place on the page and the DOM text it shows."""
+
+    index: int
+    top: int
+    height: int
+    png: bytes
+    width: int
+    blocks: list[dict[str, Any]]  # {tag, text, box: [x0, y0, x1, y1] in tile pixels, region}
+
+    @property
+    def text(self) -> str:
+        return "\n".join(b["text"] for b in self.blocks)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=PNG_COMPRESS)
+    return buf.getvalue()
+
+
+def fixed_cuts(total: int, step: int, max_tiles: int, min_last: int) -> list[tuple[int, int]]:
+    """(top, height) of tiles `step` px apart; a last piece shorter than `min_last` is left out."""
+    cuts = []
+    for i in range(max_tiles):
+        top = i * step
+        h = min(step, total - top)
+        if h <= 0 or (i and h < min_last):
+            break
+        cuts.append((top, h))
+    return cuts
+
+
+def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pages: int) -> list[tuple[int, int]]:
+    """(top, height) of book pages: each ends above the first text line it would cut in two."""
+    lines = sorted((y0, y1) for b in blocks for y0, y1 in b.get("lines") or [b["box"][1::2]])
+    cuts, top = [], 0
+    while top < total and len(cuts) < max_pages:
+        bottom = min(top + page_height, total)
+        if bottom < total:
+            split = [y0 for y0, y1 in lines if y0 < bottom < y1 and y0 > top]
+            if split:
+                bottom = int(min(split))
+        if bottom <= top:  # a single line taller than a page: cut through it
+            bottom = min(top + page_height, total)
+        cuts.append((top, bottom - top))
+        top = bottom
+    return cuts
+
+
+def cut(band: Callable[[int, int], Image.Image], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
+        width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255)) -> list[Tile]:
+    """One tile per (top, height) cut: the image `band(top, height)` returns (padded to `pad_to` px high
+    with `background`), with the blocks whose centre lies in it, in the tile's pixels."""
+    tiles = []
+    for index, (top, height) in enumerate(cuts):
+        piece = band(top, height)
+        if pad_to and piece.height < pad_to:
+            page = Image.new("RGB", (piece.width, pad_to), background)
+            page.paste(piece, (0, 0))
+            piece = page
+        inside = []
+        for b in blocks:
+            x0, y0, x1, y1 = b["box"]
+            if top <= (y0 + y1) / 2 < top + height:
+                box = [max(0.0, x0), max(0.0, y0 - top), min(float(width), x1), min(float(height), y1 - top)]
+                if box[2] > box[0] and box[3] > box[1]:
+                    inside.append({"tag": b["tag"], "text": b["text"], "box": [round(v, 1) for v in box],
+                                   "region": b.get("region", "body")})
+        tiles.append(Tile(index, top, piece.height, png_bytes(piece), piece.width, inside))
+    return tiles
+
+
+def crop_band(capture: Image.Image) -> Callable[[int, int], Image.Image]:
+    """`cut`'s band source for a capture already in memory."""
+    return lambda top, height: capture.crop((0, top, capture.width, top + height))
+
+
+def main_text(blocks: list[dict[str, Any]]) -> str:
+    """The page's own text for a text-only sample: its main/article content, or everything outside
+    the header, navigation and footer when the page marks no main content."""
+    main = [b["text"] for b in blocks if b.get("region") == "main"]
+    if not main:
+        main = [b["text"] for b in blocks if b.get("region") != "chrome"]
+    return "\n\n".join(main)

@@ -1,0 +1,258 @@
+"""Chromium through Playwright: one browser and one context per worker, reused for every page.
+
+A page is loaded, measured and captured in one visit: `Renderer.render()` returns a `PageView`
+with a full-page capture (bounded in height), what the DOM shows (text blocks with boxes, SVG and
+canvas figures) and the page as static HTML. Every request the page makes passes one guard: the
+crawled document is served from the crawler's copy (so the page is fetched once and the screenshot
+shows exactly the text that was crawled), local documents are served from disk under a reserved
+`.invalid` host that never reaches the network, other http(s) requests must pass the crawler's
+address policy, and everything else is refused. Downloads and service workers are blocked, and
+Chromium's background networking is off (`pipelines.browser.LAUNCH_ARGS`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from PIL import Image
+
+from pipelines.browser import LAUNCH_ARGS, find_browser
+from pipelines.stage import InputError
+
+DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
+CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
+DOCUMENT_HOST = "document.vlforge.invalid"  # RFC 2606: .invalid never resolves, so nothing leaves the machine
+Image.MAX_IMAGE_PIXELS = 200_000_000  # our own captures, bounded by RenderSettings.max_capture_height
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How a worker's browser renders pages (a subset of `WebConfig`, hashable so a pool can be keyed by it)."""
+
+    browser: str = ""
+    width: int = 1024
+    height: int = 1024
+    max_capture_height: int = 4096  # the full-page capture stops here; tiles are cut from it
+    page_timeout: float = 20.0  # seconds for a page to load; after it the page is captured as it stands
+    settle_ms: int = 150  # after load: time for web fonts and late layout
+    max_blocks: int = 5000  # text blocks read from the DOM (a huge DOM is truncated, and flagged)
+    dom_budget_ms: int = 3000
+    min_figure: int = 120  # CSS px: smaller SVG/canvas elements are icons, not figures
+    max_svg_chars: int = 200_000
+    allow_private: bool = False
+    user_agent: str = ""
+
+
+@dataclass
+class PageView:
+    """One rendered page: the capture (PNG of the top `capture_height` px) and what its DOM shows."""
+
+    url: str
+    capture: bytes
+    capture_height: int
+    dom: dict[str, Any]
+    html: str = ""
+    status: int | None = None
+    load_timed_out: bool = False
+    requests_blocked: list[str] = field(default_factory=list)
+
+    def image(self) -> Image.Image:
+        return Image.open(io.BytesIO(self.capture)).convert("RGB")
+
+
+Resolver = Callable[[str], tuple[bytes, str] | None]
+
+
+@dataclass
+class LoadedPage:
+    """A page open in the browser: measure its DOM, capture any band of it, read it as HTML."""
+
+    renderer: Renderer
+    page: Any
+    url: str
+    width: int
+    status: int | None
+    timed_out: bool
+
+    def dom(self) -> dict[str, Any]:
+        s = self.renderer.settings
+        return self.page.evaluate(DOM_JS, {"maxBlocks": s.max_blocks, "budgetMs": s.dom_budget_ms,
+                                           "minFigure": s.min_figure, "maxSvgChars": s.max_svg_chars})
+
+    def capture(self, top: int, height: int) -> bytes:
+        """PNG of the page band [top, top + height) at the viewport's width."""
+        return self.page.screenshot(full_page=True, clip={"x": 0, "y": top, "width": self.width, "height": height},
+                                    animations="disabled", caret="hide", type="png")
+
+    def html(self) -> str:
+        return self.page.evaluate(CLEAN_JS, {"maxDataUri": 4096})
+
+
+class Renderer:
+    """A Chromium with one browser context, serving pages one at a time (one per worker process)."""
+
+    def __init__(self, settings: RenderSettings):
+        from playwright.sync_api import sync_playwright
+
+        self.settings = settings
+        self._pw = sync_playwright().start()
+        self.browser = self._pw.chromium.launch(executable_path=find_browser(settings.browser or None),
+                                                args=LAUNCH_ARGS, headless=True)
+        ctx_args: dict[str, Any] = {"viewport": {"width": settings.width, "height": settings.height},
+                                    "device_scale_factor": 1, "accept_downloads": False,
+                                    "service_workers": "block", "locale": "en-US"}
+        if settings.user_agent:
+            ctx_args["user_agent"] = settings.user_agent
+        self.context = self.browser.new_context(**ctx_args)
+        self.context.route("**/*", self._guard)
+        self._served: dict[str, tuple[bytes, str]] = {}
+        self._resolver: Resolver | None = None
+        self._blocked: list[str] = []
+        self._allowed_hosts: dict[tuple[str, int], bool] = {}
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _guard(self, route: Any) -> None:
+        """Answer one request of a page (an exception here would leave the request hanging, so any
+        failure aborts the request instead)."""
+        try:
+            self._answer(route)
+        except Exception:  # noqa: BLE001 - a request we cannot judge is a request we refuse
+            self._blocked.append(route.request.url)
+            with contextlib.suppress(Exception):
+                route.abort("blockedbyclient")
+
+    def _answer(self, route: Any) -> None:
+        url = route.request.url
+        if url in self._served:
+            body, ctype = self._served[url]
+            route.fulfill(status=200, body=body, headers={"content-type": ctype})
+            return
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob", "about"):
+            route.continue_()
+            return
+        if parts.hostname == DOCUMENT_HOST:
+            found = self._resolver(parts.path) if self._resolver else None
+            if found is None:
+                route.fulfill(status=404, body=b"", headers={"content-type": "text/plain"})
+            else:
+                route.fulfill(status=200, body=found[0], headers={"content-type": found[1]})
+            return
+        if parts.scheme in ("http", "https") and parts.hostname and self._host_allowed(parts):
+            route.continue_()
+            return
+        self._blocked.append(url)
+        route.abort("blockedbyclient")
+
+    def _host_allowed(self, parts: Any) -> bool:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        key = (parts.hostname, port)
+        if key not in self._allowed_hosts:
+            from sources.web.netguard import AddressRefused, check_host
+
+            try:
+                check_host(parts.hostname, port, self.settings.allow_private)
+                self._allowed_hosts[key] = True
+            except AddressRefused:
+                self._allowed_hosts[key] = False
+            except OSError:  # does not resolve: let Chromium fail the request on its own
+                self._allowed_hosts[key] = True
+        return self._allowed_hosts[key]
+
+    # -- pages ------------------------------------------------------------------------------------
+    @contextmanager
+    def visit(self, url: str, html: str | None = None, *, resolver: Resolver | None = None,
+              style: str = "", width: int | None = None, height: int | None = None) -> Iterator[LoadedPage]:
+        """Load `url` in a fresh tab (serving `html` for it when given, and `DOCUMENT_HOST` paths from
+        `resolver`), add `style`, wait for fonts, and yield it for measuring and capturing."""
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        s = self.settings
+        if html is not None:
+            self._served[url] = (html.encode("utf-8"), "text/html; charset=utf-8")
+        self._resolver, self._blocked = resolver, []
+        page = self.context.new_page()
+        try:
+            page.set_default_timeout(s.page_timeout * 1000)
+            if width or height:
+                page.set_viewport_size({"width": width or s.width, "height": height or s.height})
+            timed_out, status = False, None
+            try:
+                response = page.goto(url, wait_until="load", timeout=s.page_timeout * 1000)
+                status = response.status if response else None
+            except PlaywrightTimeout:
+                timed_out = True
+                if page.evaluate("document.readyState") == "loading":
+                    raise InputError("PageTimeout", f"{url} did not load within {s.page_timeout:g} s") from None
+            except PlaywrightError as e:
+                raise InputError("PageLoadFailed", f"{url}: {str(e).splitlines()[0]}") from None
+            if status is not None and status >= 400:
+                raise InputError("HttpStatus", f"{url}: HTTP {status}")
+            if style:
+                page.add_style_tag(content=style)
+            page.evaluate("document.fonts ? document.fonts.ready.then(() => true) : true")
+            page.wait_for_timeout(s.settle_ms)
+            yield LoadedPage(self, page, url, width or s.width, status, timed_out)
+        finally:
+            page.close()
+            self._served.pop(url, None)
+            self._resolver = None
+
+    def render(self, url: str, html: str | None = None, **kwargs: Any) -> PageView:
+        """Visit a page and return its DOM, its HTML and a full-page capture up to `max_capture_height`."""
+        with self.visit(url, html, **kwargs) as loaded:
+            dom = loaded.dom()
+            cap_h = int(min(max(dom["height"], 1), self.settings.max_capture_height))
+            return PageView(url=url, capture=loaded.capture(0, cap_h), capture_height=cap_h, dom=dom,
+                            html=loaded.html(), status=loaded.status, load_timed_out=loaded.timed_out,
+                            requests_blocked=list(self._blocked))
+
+    def close(self) -> None:
+        for closer in (self.context.close, self.browser.close, self._pw.stop):
+            with contextlib.suppress(Exception):  # best effort at exit; the process is going away
+                closer()
+
+
+_pool: dict[RenderSettings, Renderer] = {}
+_lock = threading.Lock()
+
+
+def renderer_for(settings: RenderSettings) -> Renderer:
+    """The worker's renderer for these settings, started on first use and closed at process exit."""
+    with _lock:
+        r = _pool.get(settings)
+        if r is None:
+            r = _pool[settings] = Renderer(settings)
+        return r
+
+
+@atexit.register
+def _close_all() -> None:
+    for r in _pool.values():
+        r.close()
+    _pool.clear()
+
+
+def browser_memory_bytes() -> int:
+    """Resident memory of this process's Chromium processes (for the benchmark's browser memory)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0
+    for child in me.children(recursive=True):
+        try:
+            if "chrom" in child.name().lower() or "headless" in child.name().lower():
+                total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total

@@ -1,0 +1,232 @@
+"""Web source: crawled pages and local documents rendered by Chromium into screenshot samples.
+
+DeepSeek-VL trains on web screenshots paired with their text and on screenshot-to-HTML pairs, and
+built e-book OCR data by rendering text into page images. For a crawled page this source emits
+the viewport screenshot (`screenshot`, with the cleaned page HTML in `html`), tiles of the rest of
+a long page (`tile`), each with the DOM text it shows in reading order and element boxes in
+`meta.boxes` (ground truth for OCR lines and layout), the page's main text (`text`), and each inline
+SVG or canvas chart cropped with its caption (`chart`/`figure`, the SVG markup in `code`). For a
+local HTML or EPUB document (`--input`) it emits book pages (`page`) laid out with a template.
+
+The crawl (HTTP only, polite, see `crawl.py`) runs on the driver when the run is planned: each
+fetched page becomes a unit carrying its HTML, which the worker's browser renders without fetching
+the page again; each crawl failure becomes a unit that records it in errors.parquet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from pipelines.schema import image_value, meta_json, sample_id
+from pipelines.stage import InputError, Resources, Source, Unit, failure
+from sources.chart.classify import chart_kind, classify_raster
+from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
+from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
+from sources.web.layout import Tile, crop_band, cut, fixed_cuts, main_text, page_cuts, png_bytes
+from sources.web.render import DOCUMENT_HOST, RenderSettings, renderer_for
+from sources.web.serve import sample_site
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """[web]: what to crawl and how pages become samples; [web.crawl] holds the crawler's limits.
+
+    `max_tiles` bounds the images cut from one page (the viewport screenshot counts as the first);
+    `templates` are the page layouts local documents are rendered with (each document gets one,
+    chosen by a stable hash of its path, so a folder of books covers all of them)."""
+
+    seeds: tuple[str, ...] = ()
+    browser: str = ""
+    viewport_width: int = 1024
+    viewport_height: int = 1024
+    max_tiles: int = 4
+    page_timeout: float = 20.0
+    max_blocks: int = 5000
+    html_samples: bool = True
+    max_html_chars: int = 300_000
+    text_samples: bool = True
+    min_text_chars: int = 200
+    figures: bool = True
+    templates: tuple[str, ...] = ("book", "modern", "dark", "compact")
+    max_document_pages: int = 60
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
+
+
+class WebSource(Source):
+    """Crawls sites (or reads local HTML/EPUB) and renders each page in a per-worker Chromium."""
+
+    name = "web"
+    version = "1"
+    item_name = "pages"
+    resources = Resources(num_cpus=1)
+
+    def __init__(self, config: WebConfig = WebConfig()):
+        unknown = [t for t in config.templates if t not in TEMPLATES]
+        if unknown or not config.templates:
+            raise ValueError(f"web.templates must name templates from {', '.join(TEMPLATES)}, "
+                             f"got {list(config.templates)}")
+        if config.max_tiles < 1 or config.viewport_width < 64 or config.viewport_height < 64:
+            raise ValueError("web.max_tiles must be at least 1 and the viewport at least 64x64")
+        self.config = config
+
+    def render_settings(self, allow_private: bool | None = None) -> RenderSettings:
+        """The browser settings; `allow_private` follows the crawl that admitted the page (the
+        embedded site is crawled on loopback, so its stylesheet must load from there too)."""
+        c = self.config
+        return RenderSettings(browser=c.browser, width=c.viewport_width, height=c.viewport_height,
+                              max_capture_height=c.viewport_height * c.max_tiles, page_timeout=c.page_timeout,
+                              max_blocks=c.max_blocks,
+                              allow_private=c.crawl.allow_private if allow_private is None else allow_private,
+                              user_agent=c.crawl.user_agent)
+
+    # -- driver side -------------------------------------------------------------------------------
+    def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
+        if inputs:
+            return self._plan_documents(inputs, limit)
+        crawl_cfg = self.config.crawl
+        seeds = list(self.config.seeds)
+        if not seeds:  # the bundled sample site, served on loopback by this process
+            seeds = [sample_site().url + "index.html"]
+            from dataclasses import replace
+
+            crawl_cfg = replace(crawl_cfg, allow_private=True, delay=0.0)
+        if limit is not None:
+            from dataclasses import replace
+
+            crawl_cfg = replace(crawl_cfg, max_pages=min(crawl_cfg.max_pages, limit))
+        units: list[Unit] = []
+        pages = 0
+        for found in crawl(seeds, crawl_cfg):
+            if isinstance(found, CrawlError):
+                units.append(Unit(f"{found.url}#error={found.error_type}", found.url, 0,
+                                  {"error": {"type": found.error_type, "message": found.message,
+                                             "depth": found.depth, "seed": found.seed}}))
+            elif limit is None or pages < limit:
+                pages += 1
+                units.append(_page_unit(found, crawl_cfg.allow_private))
+        return units
+
+    def _plan_documents(self, inputs: Sequence[str], limit: int | None) -> list[Unit]:
+        units: list[Unit] = []
+        for path in find_documents(inputs):
+            if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+                units.append(Unit(f"{path}#error=unsupported", str(path), 0, {"error": {
+                    "type": "UnsupportedDocument",
+                    "message": f"{path.name}: not HTML or EPUB (expected {', '.join(DOCUMENT_SUFFIXES)})"}}))
+                continue
+            template = self.config.templates[_stable_hash(str(path)) % len(self.config.templates)]
+            try:
+                files = DocumentFiles(path)
+                chapters = files.chapters()
+                files.close()
+            except InputError as e:
+                units.append(Unit(f"{path}#error={e.error_type}", str(path), 0,
+                                  {"error": {"type": e.error_type, "message": str(e)}}))
+                continue
+            for i, chapter in enumerate(chapters):
+                if limit is not None and sum(u.size for u in units) >= limit:
+                    return units
+                units.append(Unit(f"{path}#chapter={i}", str(path), 1,
+                                  {"document": True, "chapter": chapter, "template": template}))
+        return units
+
+    # -- worker side -------------------------------------------------------------------------------
+    def expand(self, unit: Unit) -> Iterable[dict[str, Any]]:
+        err = unit.params.get("error")
+        if err:
+            return [failure(source=self.name, uri=unit.uri, locator=unit.locator, stage="web/crawl",
+                            error_type=err["type"], message=err["message"])]
+        if unit.params.get("document"):
+            return list(self._document_samples(unit))
+        return list(self._page_samples(unit))
+
+    def _page_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
+        c, p = self.config, unit.params
+        url = unit.uri
+        view = renderer_for(self.render_settings(p.get("allow_private"))).render(url, p["html"])
+        dom = view.dom
+        capture = view.image()
+        cuts = fixed_cuts(view.capture_height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
+        page_meta = {"url": url, "title": dom["title"], "depth": p["depth"], "seed": p["seed"],
+                     "redirects": p.get("redirects", []), "page_height": dom["height"],
+                     "dom_elements": dom["elements"], "dom_truncated": dom["truncated"], "html_lang": dom["lang"],
+                     "load_timed_out": view.load_timed_out, "requests_blocked": len(view.requests_blocked)}
+        html = view.html if c.html_samples and len(view.html) <= c.max_html_chars else None
+        content = p["html"].encode()
+        for tile in cut(crop_band(capture), dom["blocks"], cuts, capture.width):
+            kind = "screenshot" if tile.index == 0 else "tile"
+            yield self._tile_row(tile, kind, url, f"tile={tile.index}", content, {**page_meta, "tile": tile.index},
+                                 html if tile.index == 0 else None)
+        if c.text_samples:
+            text = main_text(dom["blocks"])
+            if len(text) >= c.min_text_chars:
+                yield {"id": sample_id(self.name, url, "text", content), "source": self.name, "kind": "text",
+                       "uri": url, "locator": "text", "text": text, "meta": meta_json({**page_meta, "text_of": "main"})}
+        if c.figures:
+            yield from self._figure_rows(capture, dom, url, content, page_meta)
+
+    def _tile_row(self, tile: Tile, kind: str, uri: str, locator: str, content: bytes, meta: dict[str, Any],
+                  html: str | None) -> dict[str, Any]:
+        return {"id": sample_id(self.name, uri, locator, content), "source": self.name, "kind": kind, "uri": uri,
+                "locator": locator, "image": image_value(tile.png), "width": tile.width, "height": tile.height,
+                "text": tile.text, "html": html,
+                "meta": meta_json({**meta, "top": tile.top, "boxes": tile.blocks})}
+
+    def _figure_rows(self, capture: Image.Image, dom: dict[str, Any], url: str, content: bytes,
+                     page_meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        for i, fig in enumerate(dom["figures"], start=1):
+            x0, y0, x1, y1 = (round(v) for v in fig["box"])
+            if y1 > capture.height or x1 > capture.width or x0 < 0 or y0 < 0:
+                continue  # outside the part of the page that was captured
+            png = png_bytes(capture.crop((x0, y0, x1, y1)))
+            label, scores = classify_raster(png)
+            where = f"figure={i}"
+            meta = {**page_meta, "figure_class": label, "origin": fig["origin"], "box": [x0, y0, x1, y1],
+                    "class_scores": {k: round(float(v), 4) for k, v in scores.items()}}
+            yield {"id": sample_id(self.name, url, where, content), "source": self.name, "kind": chart_kind(label),
+                   "uri": url, "locator": where, "image": image_value(png), "width": x1 - x0, "height": y1 - y0,
+                   "text": fig["caption"] or None, "code": fig["code"] or None, "meta": meta_json(meta)}
+
+    def _document_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
+        from pathlib import Path
+
+        c, p = self.config, unit.params
+        tpl = TEMPLATES[p["template"]]
+        files = DocumentFiles(Path(unit.uri))
+        try:
+            url = f"http://{DOCUMENT_HOST}/{p['chapter']}"
+            with renderer_for(self.render_settings()).visit(url, resolver=files.read, style=tpl.css(),
+                                                          width=tpl.width, height=tpl.height) as page:
+                dom = page.dom()
+                total = min(int(dom["height"]), tpl.height * c.max_document_pages)
+                cuts = page_cuts(dom["blocks"], total, tpl.height, c.max_document_pages)
+
+                def band(top: int, height: int) -> Image.Image:
+                    return Image.open(io.BytesIO(page.capture(top, height))).convert("RGB")
+
+                tiles = cut(band, dom["blocks"], cuts, tpl.width, pad_to=tpl.height, background=tpl.background_rgb)
+        finally:
+            files.close()
+        content = f"{p['chapter']}:{p['template']}".encode()
+        meta = {"document": Path(unit.uri).name, "chapter": p["chapter"], "template": p["template"],
+                "title": dom["title"], "dom_truncated": dom["truncated"], "pages": len(tiles)}
+        for tile in tiles:
+            if not tile.blocks:
+                continue  # a blank page (the end of a chapter padded out) teaches nothing
+            locator = f"{unit.locator}/page={tile.index + 1}"
+            yield self._tile_row(tile, "page", unit.uri, locator, content, {**meta, "page": tile.index + 1}, None)
+
+
+def _page_unit(page: Page, allow_private: bool) -> Unit:
+    return Unit(page.url, page.url, 1, {"html": page.html, "depth": page.depth, "seed": page.seed,
+                                        "redirects": list(page.redirects), "allow_private": allow_private})
+
+
+def _stable_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
