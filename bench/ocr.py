@@ -58,7 +58,9 @@ def pipeline(corpus: Path, backend: str, workers: int) -> float:
     import ray
 
     ray_env.connect(num_cpus=workers)
-    cfg = Config().replace("run", inputs=(str(corpus),), filters=False).replace("ocr", backend=backend, threads=1)
+    # The same images as the plain loop: pages only (no figure crops, no text-only samples).
+    cfg = (Config().replace("run", inputs=(str(corpus),), filters=False).replace("ocr", backend=backend, threads=1)
+           .replace("pdf", figures=False, text_samples=False).replace("dedup", enabled=False))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-ocr-"))
     result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
                                                  fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
