@@ -26,11 +26,12 @@ from PIL import Image
 from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import InputError, Resources, Source, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
-from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
+from sources.web.crawl import CrawlConfig, CrawlError, Page, check_config, crawl
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
 from sources.web.layout import Tile, crop_band, cut, fixed_cuts, main_text, page_cuts, png_bytes
 from sources.web.render import DOCUMENT_HOST, RenderSettings, renderer_for
 from sources.web.serve import sample_site
+from sources.web.urls import normalize_url
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class WebSource(Source):
                              f"got {list(config.templates)}")
         if config.max_tiles < 1 or config.viewport_width < 64 or config.viewport_height < 64:
             raise ValueError("web.max_tiles must be at least 1 and the viewport at least 64x64")
+        bad = [s for s in config.seeds if normalize_url(s) is None]
+        if bad:
+            raise ValueError(f"--seed {bad[0]}: not an http(s) URL (web.seeds takes absolute http:// or https:// URLs)")
+        check_config(config.crawl)
         self.config = config
 
     def render_settings(self, allow_private: bool | None = None) -> RenderSettings:
