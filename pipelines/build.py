@@ -41,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-report", action="store_true", help="skip writing out/report.html at the end")
     p.add_argument("--ocr", choices=OCR_BACKENDS, help="OCR backend (default rapidocr; none skips OCR)")
     p.add_argument("--ocr-model-dir", metavar="DIR", help="local PaddleOCR model folder")
+    p.add_argument("--column", action="append", metavar="FIELD=COLUMN", help="--source dataset: which column "
+                   "fills a sample field (image, text, question, answer, messages, table, code, html, id); "
+                   "repeatable; the [dataset.columns] keys")
+    p.add_argument("--object-store-mb", type=int, metavar="MB", help="object store of the local Ray instance "
+                   "(default: a tenth of RAM, 512-1024 MB)")
+    p.add_argument("--spill-dir", metavar="DIR", help="where the local Ray instance spills objects")
     return p.parse_args(argv)
 
 
@@ -51,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = cfg.replace("run", source=args.source, inputs=tuple(args.input) if args.input else None,
                           out=args.out, ray_address=args.ray_address, num_cpus=args.num_cpus, limit=args.limit,
                           shard_rows=args.shard_rows, filters=False if args.no_filters else None,
-                          write_rejects=False if args.no_rejects else None)
+                          write_rejects=False if args.no_rejects else None,
+                          report=False if args.no_report else None, fresh=True if args.fresh else None)
+        cfg = cfg.replace("ray", object_store_mb=args.object_store_mb, spill_dir=args.spill_dir)
+        if args.column:
+            cfg = cfg.replace("dataset", columns=_columns(cfg.dataset.columns, args.column))
         cfg = cfg.replace("dedup", enabled=False if args.no_dedup else None)
         cfg = cfg.replace("pdf", dpi=args.dpi, figures=False if args.no_figures else None)
         cfg = cfg.replace("chart", count=args.count, seed=args.seed)
@@ -76,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.summary import print_summary
 
     out = Path(cfg.run.out or f"out/{cfg.run.source}")
-    opts = RunOptions(out=out, inputs=cfg.run.inputs, limit=cfg.run.limit, fresh=args.fresh,
+    opts = RunOptions(out=out, inputs=cfg.run.inputs, limit=cfg.run.limit, fresh=cfg.run.fresh,
+                      object_store_bytes=(cfg.ray.object_store_mb << 20) or None, spill_dir=cfg.ray.spill_dir,
                       ray_address=cfg.run.ray_address, num_cpus=cfg.run.num_cpus, shard_rows=cfg.run.shard_rows,
                       write_rejects=cfg.run.write_rejects, fingerprint=cfg.fingerprint(), config=to_dict(cfg))
     try:
@@ -88,15 +99,31 @@ def main(argv: list[str] | None = None) -> int:
 
     tree = load_taxonomy()
     print_summary(result, use_cases={c: tree.children(c) for c in tree.categories})
-    if not args.no_report:
+    if cfg.run.report:
         from pipelines.report import build_report
 
         print(f"report: {build_report(out).resolve()}  (python -m pipelines.report {out} --open)")
     return 0
 
 
+def _columns(current, pairs: list[str]):
+    """--column FIELD=COLUMN flags applied to the dataset column map."""
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(current)]
+    changes = {}
+    for pair in pairs:
+        name, eq, column = pair.partition("=")
+        if not eq or name not in known:
+            raise ConfigError(f"--column {pair}: expected FIELD=COLUMN with FIELD one of {', '.join(known)}")
+        changes[name] = column
+    return dataclasses.replace(current, **changes)
+
+
 def _validate(cfg) -> None:
     r = cfg.run
+    if cfg.ray.object_store_mb and cfg.ray.object_store_mb < 100:
+        raise ConfigError(f"ray.object_store_mb must be 0 (automatic) or at least 100, got {cfg.ray.object_store_mb}")
     if r.limit is not None and r.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {r.limit}")
     if r.shard_rows < 1:

@@ -28,7 +28,7 @@ from sources.pdf import PdfConfig
 from taxonomy.instructions import InstructionConfig
 from taxonomy.tagger import TaggerConfig
 
-SOURCES = ("pdf", "web", "chart", "dataset")
+SOURCES = ("pdf", "web", "chart", "dataset", "mix")
 OCR_BACKENDS = ("rapidocr", "paddleocr", "tesseract", "none")
 
 
@@ -49,6 +49,53 @@ class RunSettings:
     shard_rows: int = 1000
     write_rejects: bool = True
     filters: bool = True
+    report: bool = True  # write OUT/report.html at the end (--no-report)
+    fresh: bool = False  # discard what `out` holds and start over (--fresh)
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """[ray]: memory of the local Ray instance (a cluster's nodes get theirs from `ray start`).
+
+    `object_store_mb` 0 means a tenth of RAM kept between 512 MiB and 1 GiB (1 GiB on a 24 GiB machine:
+    blocks stream through it, and Ray Data's backpressure holds producers back when it fills);
+    `spill_dir` is where objects that do not fit go ("" = Ray's temp folder)."""
+
+    object_store_mb: int = 0
+    spill_dir: str = ""
+
+
+@dataclass(frozen=True)
+class StageResources:
+    """[resources.<stage>]: how a stage (or `source`) is scheduled; unset keys keep the stage's own."""
+
+    num_cpus: float | None = None
+    num_gpus: float | None = None
+    concurrency: int | None = None  # workers of an actor-pool stage (OCR); None = as many as the CPUs allow
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class MixEntry:
+    """One [[mix.sources]] entry: a source, its inputs, and how much of the mix it makes.
+
+    `weight` is the entry's share of `run.limit` items (pages, charts, rows) when a total is set; an entry
+    that has fewer items than its share gives what it has and the rest goes to the others. `limit` caps
+    the entry alone. `dataset` is the column map and name of a dataset entry (default: the [dataset] section).
+    """
+
+    source: str = ""
+    inputs: tuple[str, ...] = ()
+    weight: float = 1.0
+    limit: int | None = None
+    dataset: DatasetConfig | None = None
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    """[mix]: the entries of `run.source = "mix"`, built into one dataset."""
+
+    sources: tuple[MixEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,12 +123,17 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tagger: TaggerConfig = field(default_factory=TaggerConfig)
     instructions: InstructionConfig = field(default_factory=InstructionConfig)
+    mix: MixSettings = field(default_factory=MixSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
+    resources: dict[str, StageResources] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A hash of every setting that changes the samples, so a resume never mixes two settings."""
         d = to_dict(self)
-        for k in ("out", "ray_address", "num_cpus"):
+        for k in ("out", "ray_address", "num_cpus", "report", "fresh"):
             d["run"].pop(k)
+        for k in ("ray", "resources"):  # where and how fast it runs, not what it makes
+            d.pop(k)
         for k in ("threads", "workers", "batch_size"):  # how OCR is scheduled, not what it reads
             d["ocr"].pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -134,7 +186,13 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        if dataclasses.is_dataclass(args[0]):  # [[tables]]: name the entry, e.g. mix.sources[1].weight
+            return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
         return tuple(_coerce(args[0], v, key) for v in value)
+    if origin is dict:  # a table of named entries, e.g. [resources.ocr]
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a table, got {value!r}")
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if type(None) in args:  # Optional[X]
         inner = next(a for a in args if a is not type(None))
         return _coerce(inner, value, key)

@@ -3,20 +3,27 @@
 Ray's processes listen on the machine's network address unless told otherwise. The local default
 must not expose Ray to the network, so before Ray is imported we set
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which makes Ray bind its node to 127.0.0.1 (and refuse
-other nodes). Joining a real cluster (``--ray-address auto`` or ``ray://host:10001``) needs no such
-setting: the cluster's own addresses apply.
+other nodes). Joining a real cluster (``--ray-address auto`` or ``ray://host:10001``, or a driver that
+``ray job submit`` started, which finds ``RAY_ADDRESS`` set) must not have it: this process then
+needs the address it has on the cluster's network, or workers on other nodes cannot reach it.
+Ray reads the switch once, when it is imported, so Ray is imported here only in `connect()`.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
+from typing import Any
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_set_here = False
+if not os.environ.get("RAY_ADDRESS") and LOOPBACK_SWITCH not in os.environ:
+    os.environ[LOOPBACK_SWITCH] = "0"
+    _set_here = True
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file in ~/.ray for throwaway local instances
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the machine may have no internet: never phone home
-
-import ray  # noqa: E402
 
 
 def default_object_store_bytes() -> int:
@@ -32,23 +39,38 @@ def default_object_store_bytes() -> int:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None,
-            object_store_memory: int | None = None) -> dict[str, object]:
+            object_store_memory: int | None = None, spill_dir: str = "") -> dict[str, object]:
     """Make sure this process is a Ray driver; returns a few facts about the cluster for the summary.
 
     Reuses an already-initialised Ray (tests start one per session). With no `address`, starts a
-    local instance sized to the machine (or `num_cpus`), on loopback only.
+    local instance sized to the machine (or `num_cpus`), on loopback only, with an object store of
+    `object_store_memory` bytes (default: `default_object_store_bytes()`) that spills to `spill_dir`
+    (default: Ray's temp folder). A cluster's memory settings are its nodes' (`ray start`).
     """
+    if address and _set_here and "ray" not in sys.modules:
+        os.environ.pop(LOOPBACK_SWITCH, None)  # a cluster driver listens on its cluster address
+    import ray
+
+    if address and not ray._private.ray_constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(f"Ray was imported in loopback-only mode ({LOOPBACK_SWITCH}=0) before joining "
+                           f"{address}; unset it to use a cluster")
     if not ray.is_initialized():
         if address is None and object_store_memory is None:
             object_store_memory = default_object_store_bytes()
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
+            system: dict[str, Any] = {}
+            if spill_dir:
+                os.makedirs(spill_dir, exist_ok=True)
+                system["object_spilling_config"] = json.dumps(
+                    {"type": "filesystem", "params": {"directory_path": spill_dir}})
             ray.init(
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 object_store_memory=object_store_memory,
                 _temp_dir=os.environ.get("VLFORGE_RAY_TMP") or os.path.join(tempfile.gettempdir(), "vlforge-ray"),
+                _system_config=system or None,
             )
     resources = ray.cluster_resources()
     return {"address": address or "local", "cpus": int(resources.get("CPU", 0)),

@@ -56,6 +56,8 @@ class RunOptions:
     write_rejects: bool = True
     fingerprint: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    object_store_bytes: int | None = None  # local Ray only; None = ray_env's default
+    spill_dir: str = ""  # local Ray only; "" = Ray's temp folder
 
 
 @dataclass
@@ -87,14 +89,14 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     if todo:
         for stage in pipeline.stages:
             stage.preflight()
-        cluster = ray_env.connect(opts.ray_address, opts.num_cpus)
+        cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         for record in _execute(pipeline, todo, opts, skip_ids):
             store.commit(record)
     global_stage = next((s for s in pipeline.stages if isinstance(s, GlobalStage)), None)
     if global_stage is not None and not store.dedup_state().get("complete"):
         if not cluster:
-            cluster = ray_env.connect(opts.ray_address, opts.num_cpus)
+            cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
         _global_pass(global_stage, store, opts)
     items = sum(u.size for u in todo)
     seconds = time.perf_counter() - started

@@ -1,0 +1,110 @@
+"""`--config configs/mix.toml`: several sources into one dataset by weight; config keys, flags and their checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import build
+from pipelines.config import ConfigError, load
+from pipelines.mix import share_out
+from pipelines.recipes import build_pipeline
+from pipelines.shards import read_shards
+
+REPO = Path(__file__).resolve().parents[2]
+MIX = REPO / "configs" / "mix.toml"
+
+
+def test_shares_follow_weights_and_what_a_short_part_lacks_goes_to_the_others():
+    assert share_out(40, {"a": 2, "b": 1, "c": 1}, {"a": 100, "b": 100, "c": 100}) == {"a": 20, "b": 10, "c": 10}
+    assert share_out(40, {"a": 2, "b": 1, "c": 1}, {"a": 6, "b": 100, "c": 16}) == {"a": 6, "b": 18, "c": 16}
+    assert share_out(10, {"a": 1, "b": 1, "c": 1}, {"a": 50, "b": 50, "c": 50}) == {"a": 4, "b": 3, "c": 3}
+    assert share_out(99, {"a": 1, "b": 1}, {"a": 3, "b": 4}) == {"a": 3, "b": 4}
+
+
+def test_the_mix_config_plans_every_source_by_weight():
+    cfg = load(MIX)
+    units = build_pipeline(cfg).source.plan((), cfg.run.limit)
+    items: dict[str, int] = {}
+    for u in units:
+        items[u.id.partition("|")[0]] = items.get(u.id.partition("|")[0], 0) + u.size
+    assert items == {"pdf": 6, "chart": 18, "printed_lines": 16}  # the corpus has 6 pages; the rest is shared
+    assert [u.id.partition("|")[0] for u in units[:3]] == ["pdf", "chart", "printed_lines"]  # interleaved
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "c.toml"
+    path.write_text(MIX.read_text() + text)
+    return str(path)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('[[mix.sources]]\nsource = "chart"\nwieght = 2\n', "unknown config key 'mix.sources[3].wieght'"),
+    ('[[mix.sources]]\nsource = "pfd"\n', "mix.sources[3].source: unknown source 'pfd'"),
+    ('[[mix.sources]]\nsource = "chart"\nweight = 0\n', "mix.sources[3].weight must be above 0"),
+    ('[[mix.sources]]\nsource = "chart"\n', "mix entries need distinct names"),
+    ('[[mix.sources]]\nsource = "dataset"\ninputs = ["nope.jsonl"]\n',
+     "mix.sources[3].inputs: nope.jsonl does not exist"),
+    ('[resources.orc]\nnum_cpus = 1\n', "unknown config key 'resources.orc'"),
+    ('[resources.tagger]\nbatch_size = "big"\n', "config key 'resources.tagger.batch_size' must be int"),
+    ('[ray]\nspill = "/tmp"\n', "unknown config key 'ray.spill'"),
+])
+def test_an_invalid_mix_config_fails_before_any_work_naming_the_key(tmp_path, capsys, extra, message):
+    if extra.startswith("[ray]"):  # a table appears once in a file: this one goes in a file of its own
+        (tmp_path / "c.toml").write_text(extra)
+        path = str(tmp_path / "c.toml")
+    else:
+        path = write(tmp_path, extra)
+    out = tmp_path / "out"
+    assert build.main(["--config", path, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+FLAG_KEYS = {"source": "run.source", "input": "run.inputs", "out": "run.out", "ray_address": "run.ray_address",
+             "num_cpus": "run.num_cpus", "limit": "run.limit", "fresh": "run.fresh", "dpi": "pdf.dpi",
+             "no_figures": "pdf.figures", "count": "chart.count", "seed": "chart.seed",
+             "shard_rows": "run.shard_rows", "no_filters": "run.filters", "no_dedup": "dedup.enabled",
+             "no_rejects": "run.write_rejects", "no_report": "run.report", "ocr": "ocr.backend",
+             "ocr_model_dir": "ocr.model_dir", "column": "dataset.columns",
+             "object_store_mb": "ray.object_store_mb", "spill_dir": "ray.spill_dir",
+             # the web source's
+             "browser": "web.browser", "max_pages": "web.crawl.max_pages", "max_depth": "web.crawl.max_depth",
+             "allow_domain": "web.crawl.allow_domains", "allow_private": "web.crawl.allow_private"}
+
+
+def test_every_flag_has_its_config_key():
+    """Each flag of the CLI sets a key of the config, so a config file can hold any command line."""
+    cfg = load(MIX)
+    for flag in sorted(set(vars(build.parse_args([]))) - {"config"}):
+        assert flag in FLAG_KEYS, f"--{flag.replace('_', '-')} has no config key listed here"
+        obj = cfg
+        for part in FLAG_KEYS[flag].split("."):
+            assert hasattr(obj, part), f"--{flag} -> {FLAG_KEYS[flag]}"
+            obj = getattr(obj, part)
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_mix_build_holds_every_source_and_flags_override_the_file(tmp_path):
+    out = tmp_path / "out"
+    code = build.main(["--config", str(MIX), "--out", str(out), "--limit", "16", "--ocr", "none", "--no-dedup",
+                       "--no-report", "--shard-rows", "8"])
+    assert code == 0
+    stats = json.loads((out / "stats.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["run"]["limit"] == 16 and manifest["config"]["ocr"]["backend"] == "none"
+    assert not (out / "report.html").exists()
+    assert stats["items"] == 16 and stats["errors"] == 0
+    assert set(stats["funnel"]) == {"pdf", "chart", "printed_lines"}
+    rows = read_shards(out).to_pylist()
+    by_source = {s: sum(1 for r in rows if r["source"] == s) for s in stats["funnel"]}
+    assert by_source == stats["kept_by_source"] and all(by_source.values())
+    lines = [r for r in rows if r["source"] == "printed_lines"]
+    assert all(r["kind"] == "page" and json.loads(r["meta"])["license"] == "CC0-1.0" for r in lines)
+
+
+def test_mix_rejects_input_flags():
+    with pytest.raises(ConfigError, match="--input does not apply to a mix"):
+        build_pipeline(load(MIX).replace("run", inputs=("x",)))
