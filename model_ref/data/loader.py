@@ -84,7 +84,9 @@ class SampleMaker:
             return self.builder.sft(row["messages"] or [], image)
         if modality == "language":
             return self.builder.language(row["text"], key)
-        return self.builder.image_text(row["text"], image)
+        # A chart's text is its title; its table is what the picture shows, so it joins the text.
+        text = row["text"] + ("\n" + row["table"] if row.get("table") else "")
+        return self.builder.image_text(text, image)
 
     def _image(self, loc: tuple[int, int, int], row: dict[str, Any]) -> np.ndarray | None:
         cached = self._images.get(loc)
@@ -115,6 +117,7 @@ class StepBatches(torch.utils.data.Dataset):
         self.schedule = ModalitySchedule(steps, pools.language_share, round(warm * steps))
         self.is_language, self.before = self.schedule.plan()
         self.stage = stage
+        self.pools = pools
         self.maker = maker
         self.batch_size = batch_size
         self.seed = seed

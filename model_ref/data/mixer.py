@@ -3,8 +3,8 @@
 The report trains each step on one modality (modality group training: a step is all text or all
 image-text, ~20% faster at no cost) with language as ~70% of the joint pretraining mix, reached by
 a modality warm-up: the language share starts at 1.0 and falls linearly to the target. Here the
-steps are assigned by accumulating the share (Bresenham-style), so over any stretch the language
-steps are the target share to within one step, with no randomness to drift.
+steps are assigned by accumulating the share and rounding (Bresenham-style), so over any stretch the
+language steps are the target share to within one step, with no randomness to drift.
 
 Sample order: each pool is walked epoch by epoch; an epoch visits its row groups in a seeded
 random order and the rows of each group in a seeded random order (consecutive draws stay in one
@@ -38,7 +38,8 @@ class ModalitySchedule:
         """(is_language, same-modality steps before) for every step of the stage."""
         shares = np.array([self.share(s) for s in range(self.steps)], dtype=np.float64)
         cum = np.concatenate([[0.0], np.cumsum(shares)])
-        is_language = np.floor(cum[1:] + 1e-9) > np.floor(cum[:-1] + 1e-9)
+        # Language steps among the first k: the accumulated share rounded to the nearest step.
+        is_language = np.floor(cum[1:] + 0.5 + 1e-9) > np.floor(cum[:-1] + 0.5 + 1e-9)
         lang_before = np.concatenate([[0], np.cumsum(is_language)[:-1]])
         mm_before = np.arange(self.steps) - lang_before
         return is_language, np.where(is_language, lang_before, mm_before)

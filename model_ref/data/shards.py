@@ -53,6 +53,7 @@ class ShardIndex:
     train: dict[str, np.ndarray] = field(default_factory=dict)  # pool -> (n, 3) int64
     heldout: dict[str, np.ndarray] = field(default_factory=dict)
     heldout_rule: str = ""
+    heldout_files: list[str] = field(default_factory=list)  # whole shards held out (empty: held out by id)
 
     def describe(self) -> str:
         """One line per split with the rows per pool, for the run's start-up message."""
@@ -82,7 +83,7 @@ def build_index(data_paths: list[Path]) -> ShardIndex:
                 held = path in heldout_files if heldout_files else _id_bucket(row_id) < HELDOUT_PERCENT
                 for pool in pools:
                     rows[(pool, held)].append((fi, rg, ri))
-    index = ShardIndex(files=files, heldout_rule=rule)
+    index = ShardIndex(files=files, heldout_rule=rule, heldout_files=sorted(heldout_files))
     for (pool, held), locs in rows.items():
         (index.heldout if held else index.train)[pool] = np.asarray(locs, dtype=np.int64).reshape(-1, 3)
     return index
