@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: rerun the same command to resume from the last checkpoint in {args.out}",
+              file=sys.stderr)
+        return 130
     return 0
 
 
