@@ -1,0 +1,105 @@
+"""A real two-node Ray cluster (two hosts in network namespaces this test creates): `ray job submit` of a
+build gives the shards of a local run, and a build whose worker processes are killed mid-run still does.
+
+Traffic stays on loopback and inside the namespaces. Needs root and `ip netns` (CI runs as root).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.local_cluster import NamespaceCluster, unavailable_reason
+from pipelines.shards import read_shards
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = REPO / ".venv" / "bin" / "python" if (REPO / ".venv" / "bin" / "ray").exists() else Path(sys.executable)
+PACKAGES = ("pipelines", "sources", "filters", "annotators", "taxonomy")  # what a job needs; never the venv
+CORPUS = REPO / "sources" / "corpus"
+WHY_NOT = unavailable_reason()
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY_NOT is not None, reason=f"no namespace cluster: {WHY_NOT}")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with NamespaceCluster(nodes=2, cpus=1, python=PYTHON, object_store_bytes=200 * 1024 * 1024) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """The job's --working-dir: the project's code and models (~15 MB), not the venv or outputs."""
+    root = tmp_path_factory.mktemp("job")
+    for name in PACKAGES:
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return root
+
+
+def job_argv(cluster: NamespaceCluster, workdir: Path, out: Path, flags: list[str]) -> list[str]:
+    entry = [str(PYTHON), "-m", "pipelines.build", "--ray-address", "auto", "--out", str(out), "--no-report", *flags]
+    env = {"env_vars": {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}}
+    return cluster.submit_argv(entry, workdir, env)
+
+
+def local_build(out: Path, flags: list[str]) -> None:
+    """The same build on a local Ray instance (on loopback, 2 CPUs), as a user runs it."""
+    env = {**os.environ, "VLFORGE_RAY_TMP": tempfile.mkdtemp(prefix="vlf-"), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run([sys.executable, "-m", "pipelines.build", "--out", str(out), "--no-report", "--num-cpus",
+                           "2", *flags], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def assert_same_samples(out: Path, reference: Path) -> None:
+    rows = sorted(read_shards(out).to_pylist(), key=lambda r: r["id"])
+    ref = sorted(read_shards(reference).to_pylist(), key=lambda r: r["id"])
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)), "duplicate samples"
+    assert ids == [r["id"] for r in ref], "the sample ids differ from the local run's"
+    for a, b in zip(rows, ref, strict=True):
+        assert a == b, f"sample {a['id']} ({a['locator']}) differs from the local run's"
+    errors = [json.loads((d / "stats.json").read_text())["errors"] for d in (out, reference)]
+    assert errors[0] == errors[1]
+
+
+def test_a_job_submitted_to_a_two_node_cluster_gives_the_shards_of_a_local_run(cluster, workdir, tmp_path):
+    flags = ["--input", str(CORPUS), "--ocr", "none", "--shard-rows", "8"]
+    proc = cluster.run(0, job_argv(cluster, workdir, tmp_path / "job", flags), capture_output=True, timeout=600)
+    assert proc.returncode == 0 and "succeeded" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
+    ran_on = json.loads((tmp_path / "job" / "stats.json").read_text())["this_run"]["cluster"]
+    assert ran_on["nodes"] == 2 and ran_on["cpus"] == 2 and ran_on["address"] == "auto"
+    local_build(tmp_path / "local", flags)
+    assert_same_samples(tmp_path / "job", tmp_path / "local")
+
+
+def test_killing_a_nodes_workers_mid_run_loses_nothing_and_duplicates_nothing(cluster, workdir, tmp_path):
+    """OCR on (model actors, seconds per page), small shards: node 1's workers die after the first commit.
+    Ray retries the tasks and restarts the actors; if the job fails instead, the same command resumes."""
+    out = tmp_path / "job"
+    flags = ["--input", str(CORPUS), "--shard-rows", "4", "--no-figures"]
+    job = cluster.popen(0, job_argv(cluster, workdir, out, flags), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    journal, killed, deadline = out / ".commits.jsonl", [], time.monotonic() + 300
+    while job.poll() is None and time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count("\n") >= 1:
+            killed = cluster.kill_workers(1)
+            break
+        time.sleep(0.05)
+    unfinished = not json.loads((out / "manifest.json").read_text()).get("complete")
+    log = job.communicate(timeout=600)[0]
+    assert killed and unfinished, f"the job ended before its workers could be killed:\n{log[-3000:]}"
+    if job.returncode != 0:  # failed cleanly: the same command resumes
+        again = cluster.run(0, job_argv(cluster, workdir, out, flags), capture_output=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-4000:]
+    how = "finished through retries" if job.returncode == 0 else "failed and the rerun resumed"
+    print(f"killed {len(killed)} worker processes; the job {how}")
+    local_build(tmp_path / "local", flags)
+    assert_same_samples(out, tmp_path / "local")
