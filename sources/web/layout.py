@@ -52,10 +52,11 @@ def fixed_cuts(total: int, step: int, max_tiles: int, min_last: int) -> list[tup
     return cuts
 
 
-def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pages: int) -> list[tuple[int, int]]:
-    """(top, height) of book pages: each ends above the first text line it would cut in two."""
+def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pages: int,
+              start: int = 0) -> list[tuple[int, int]]:
+    """(top, height) of book pages from `start` down: each ends above the first text line it would cut in two."""
     lines = sorted((y0, y1) for b in blocks for y0, y1 in b.get("lines") or [b["box"][1::2]])
-    cuts, top = [], 0
+    cuts, top = [], start
     while top < total and len(cuts) < max_pages:
         bottom = min(top + page_height, total)
         if bottom < total:
@@ -70,21 +71,24 @@ def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pa
 
 
 def cut(band: Callable[[int, int], Image.Image], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
-        width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255)) -> list[Tile]:
-    """One tile per (top, height) cut: the image `band(top, height)` returns (padded to `pad_to` px high
-    with `background`), with the blocks whose centre lies in it, in the tile's pixels."""
+        width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255),
+        margin: int = 0) -> list[Tile]:
+    """One tile per (top, height) cut: the image `band(top, height)` returns (placed `margin` px down on a
+    page `pad_to` px high filled with `background`), with the blocks whose centre lies in it, in the
+    tile's pixels."""
     tiles = []
     for index, (top, height) in enumerate(cuts):
         piece = band(top, height)
-        if pad_to and piece.height < pad_to:
+        if pad_to and (piece.height < pad_to or margin):
             page = Image.new("RGB", (piece.width, pad_to), background)
-            page.paste(piece, (0, 0))
+            page.paste(piece, (0, margin))
             piece = page
         inside = []
         for b in blocks:
             x0, y0, x1, y1 = b["box"]
             if top <= (y0 + y1) / 2 < top + height:
-                box = [max(0.0, x0), max(0.0, y0 - top), min(float(width), x1), min(float(height), y1 - top)]
+                box = [max(0.0, x0), max(0.0, y0 - top) + margin, min(float(width), x1),
+                       min(float(height), y1 - top) + margin]
                 if box[2] > box[0] and box[3] > box[1]:
                     inside.append({"tag": b["tag"], "text": b["text"], "box": [round(v, 1) for v in box],
                                    "region": b.get("region", "body")})

@@ -101,12 +101,8 @@ class Renderer:
     """A Chromium with one browser context, serving pages one at a time (one per worker process)."""
 
     def __init__(self, settings: RenderSettings):
-        from playwright.sync_api import sync_playwright
-
         self.settings = settings
-        self._pw = sync_playwright().start()
-        self.browser = self._pw.chromium.launch(executable_path=find_browser(settings.browser or None),
-                                                args=LAUNCH_ARGS, headless=True)
+        self.browser = _browser(find_browser(settings.browser or None))
         ctx_args: dict[str, Any] = {"viewport": {"width": settings.width, "height": settings.height},
                                     "device_scale_factor": 1, "accept_downloads": False,
                                     "service_workers": "block", "locale": "en-US"}
@@ -218,29 +214,55 @@ class Renderer:
                             requests_blocked=list(self._blocked))
 
     def close(self) -> None:
-        for closer in (self.context.close, self.browser.close, self._pw.stop):
-            with contextlib.suppress(Exception):  # best effort at exit; the process is going away
-                closer()
+        with contextlib.suppress(Exception):  # best effort at exit; the process is going away
+            self.context.close()
 
 
+# One Playwright and one Chromium per (worker) process, shared by a context per RenderSettings: the sync
+# API allows one Playwright per thread, and a browser costs ~1 s and ~150 MB to start.
 _pool: dict[RenderSettings, Renderer] = {}
+_browsers: dict[str, Any] = {}
+_playwright: Any = None
 _lock = threading.Lock()
 
 
+def _browser(executable: str) -> Any:
+    global _playwright
+    if _playwright is None:
+        from playwright.sync_api import sync_playwright
+
+        _playwright = sync_playwright().start()
+    browser = _browsers.get(executable)
+    if browser is None or not browser.is_connected():
+        browser = _browsers[executable] = _playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS,
+                                                                      headless=True)
+    return browser
+
+
 def renderer_for(settings: RenderSettings) -> Renderer:
-    """The worker's renderer for these settings, started on first use and closed at process exit."""
+    """The worker's renderer for these settings, started on first use (and again if its browser
+    crashed), closed at process exit."""
     with _lock:
         r = _pool.get(settings)
-        if r is None:
+        if r is None or not r.browser.is_connected():
             r = _pool[settings] = Renderer(settings)
         return r
 
 
 @atexit.register
 def _close_all() -> None:
+    global _playwright
     for r in _pool.values():
         r.close()
     _pool.clear()
+    for browser in _browsers.values():
+        with contextlib.suppress(Exception):
+            browser.close()
+    _browsers.clear()
+    if _playwright is not None:
+        with contextlib.suppress(Exception):
+            _playwright.stop()
+        _playwright = None
 
 
 def browser_memory_bytes() -> int:

@@ -210,12 +210,16 @@ class WebSource(Source):
                                                           width=tpl.width, height=tpl.height) as page:
                 dom = page.dom()
                 total = min(int(dom["height"]), tpl.height * c.max_document_pages)
-                cuts = page_cuts(dom["blocks"], total, tpl.height, c.max_document_pages)
+                # Every page gets the template's margin above and below its text, the first one included
+                # (the body's own top padding is skipped, so all pages look alike).
+                content = tpl.height - 2 * tpl.margin_px
+                cuts = page_cuts(dom["blocks"], total, content, c.max_document_pages, start=tpl.margin_px)
 
                 def band(top: int, height: int) -> Image.Image:
                     return Image.open(io.BytesIO(page.capture(top, height))).convert("RGB")
 
-                tiles = cut(band, dom["blocks"], cuts, tpl.width, pad_to=tpl.height, background=tpl.background_rgb)
+                tiles = cut(band, dom["blocks"], cuts, tpl.width, pad_to=tpl.height, background=tpl.background_rgb,
+                            margin=tpl.margin_px)
         finally:
             files.close()
         content = f"{p['chapter']}:{p['template']}".encode()
