@@ -169,10 +169,10 @@ def main() -> None:
                   + (f"   ({loaders[w] / raw:.2f}x raw)" if w == 0 else ""))
         model = model_alone(run, stage, batches, args.steps)
         print(f"  model step alone                    {model:8.1f} samples/s")
-        both = together(run, stage, batches, args.steps, default)
+        for w in sorted({0, default}):
+            both = together(run, stage, batches, args.steps, w)
+            print(f"  together, {w} worker(s)              {both:8.1f} samples/s   ({both / model:.2f}x model alone)")
         best = loaders.get(default, max(loaders.values()))
-        print(f"  together ({default} worker(s))              {both:8.1f} samples/s"
-              f"   ({both / model:.2f}x model alone)")
         verdict = "the model step" if best > model else "THE LOADER"
         print(f"  loader/model = {best / model:.2f}x with {default} worker(s): the bottleneck is {verdict}")
 

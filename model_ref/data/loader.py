@@ -114,6 +114,8 @@ class StepBatches(torch.utils.data.Dataset):
     def __init__(self, stage: Stage, steps: int, pools: StagePools, maker: SampleMaker, batch_size: int,
                  seed: int, modality_warmup: float | None = None) -> None:
         warm = stage.modality_warmup if modality_warmup is None else modality_warmup
+        if pools.language is None:
+            warm = 0.0  # no text-only rows: no warm-up from all-text either
         self.schedule = ModalitySchedule(steps, pools.language_share, round(warm * steps))
         self.is_language, self.before = self.schedule.plan()
         self.stage = stage
