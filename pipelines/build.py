@@ -33,7 +33,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dpi", type=int, metavar="N", help="PDF render resolution (default 144)")
     p.add_argument("--no-figures", action="store_true", help="do not crop figures and charts out of PDF pages")
     p.add_argument("--count", type=int, metavar="N", help="charts to synthesise (--source chart; default 200)")
-    p.add_argument("--seed", type=int, metavar="N", help="first seed of the synthetic charts (default 0)")
+    p.add_argument("--seed", action="append", metavar="URL|N", help="--source web: a start URL (repeatable; "
+                   "default: the bundled sample site); --source chart: the first chart seed, an integer (default 0)")
+    p.add_argument("--max-pages", type=int, metavar="N", help="--source web: pages per site (default 100)")
+    p.add_argument("--max-depth", type=int, metavar="N", help="--source web: link hops from a seed (default 3)")
+    p.add_argument("--allow-domain", action="append", metavar="D", help="--source web: also follow links into "
+                   "domain D and its subdomains (repeatable; default: the seed's own host only)")
+    p.add_argument("--allow-private", action="store_true", help="--source web: crawl loopback, private and "
+                   "link-local addresses (refused by default)")
+    p.add_argument("--browser", metavar="PATH", help="Chromium to drive (default: $VLFORGE_BROWSER, Playwright's "
+                   "own, /usr/bin/chromium)")
     p.add_argument("--shard-rows", type=int, metavar="N", help="rows per Parquet shard (default 1000)")
     p.add_argument("--no-filters", action="store_true", help="skip the quality filters")
     p.add_argument("--no-dedup", action="store_true", help="skip global dedup")
@@ -64,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.replace("dataset", columns=_columns(cfg.dataset.columns, args.column))
         cfg = cfg.replace("dedup", enabled=False if args.no_dedup else None)
         cfg = cfg.replace("pdf", dpi=args.dpi, figures=False if args.no_figures else None)
-        cfg = cfg.replace("chart", count=args.count, seed=args.seed)
+        cfg = _web_flags(cfg.replace("chart", count=args.count), args)
         cfg = cfg.replace("ocr", backend=args.ocr, model_dir=args.ocr_model_dir)
         _validate(cfg)
         from pipelines.recipes import build_pipeline
@@ -118,6 +127,28 @@ def _columns(current, pairs: list[str]):
             raise ConfigError(f"--column {pair}: expected FIELD=COLUMN with FIELD one of {', '.join(known)}")
         changes[name] = column
     return dataclasses.replace(current, **changes)
+
+
+def _web_flags(cfg, args: argparse.Namespace):
+    """--seed is a start URL for --source web and the first chart seed (an integer) otherwise; the
+    crawl flags go to [web.crawl]."""
+    import dataclasses
+
+    if args.seed and cfg.run.source == "web":
+        cfg = cfg.replace("web", seeds=tuple(args.seed))
+    elif args.seed:
+        if len(args.seed) > 1 or not args.seed[0].lstrip("-").isdigit():
+            raise ConfigError(f"--seed {' '.join(args.seed)}: for --source {cfg.run.source} it is one integer "
+                              "(the first chart seed); start URLs go with --source web")
+        cfg = cfg.replace("chart", seed=int(args.seed[0]))
+    flags = {"max_pages": args.max_pages, "max_depth": args.max_depth,
+             "allow_domains": tuple(args.allow_domain) if args.allow_domain else None,
+             "allow_private": True if args.allow_private else None}
+    crawl = dataclasses.replace(cfg.web.crawl, **{k: v for k, v in flags.items() if v is not None})
+    cfg = cfg.replace("web", browser=args.browser, crawl=crawl)
+    if cfg.run.source == "web" and cfg.web.seeds and cfg.run.inputs:
+        raise ConfigError("--seed crawls sites and --input renders local HTML/EPUB files: give one of them")
+    return cfg
 
 
 def _validate(cfg) -> None:

@@ -25,6 +25,7 @@ from filters.text import TextFilterConfig
 from sources.chart.source import ChartConfig
 from sources.dataset.config import DatasetConfig
 from sources.pdf import PdfConfig
+from sources.web.source import WebConfig
 from taxonomy.instructions import InstructionConfig
 from taxonomy.tagger import TaggerConfig
 
@@ -112,11 +113,13 @@ class FilterSettings:
 
 @dataclass(frozen=True)
 class Config:
-    """The whole run: [run], [pdf], [chart], [ocr], [filters.*], [dedup], [tagger] and [instructions] sections."""
+    """The whole run: [run], [pdf], [chart], [web] (+ [web.crawl]), [dataset], [ocr], [filters.*], [dedup],
+    [tagger], [instructions], [[mix.sources]], [ray] and [resources.<stage>] sections."""
 
     run: RunSettings = field(default_factory=RunSettings)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     chart: ChartConfig = field(default_factory=ChartConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     ocr: OcrConfig = field(default_factory=OcrConfig)
     filters: FilterSettings = field(default_factory=FilterSettings)

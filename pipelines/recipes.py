@@ -25,6 +25,7 @@ from pipelines.stage import Stage
 from sources.chart.source import ChartSource
 from sources.dataset.source import DatasetSource
 from sources.pdf import PdfSource
+from sources.web.source import WebSource
 from taxonomy.instructions import InstructionBuilder
 from taxonomy.tagger import Tagger
 
@@ -80,6 +81,18 @@ def chart(cfg: Config) -> Pipeline:
     )
 
 
+def web(cfg: Config) -> Pipeline:
+    return Pipeline(
+        source=WebSource(cfg.web),
+        stages=[
+            *annotators(cfg),
+            *quality_filters(cfg),
+            *dedup(cfg),
+            *use_cases(cfg),
+        ],
+    )
+
+
 def dataset(cfg: Config) -> Pipeline:
     if not cfg.run.inputs:
         raise ConfigError("--source dataset needs --input PATH (Parquet, JSON Lines, JSON or a save_to_disk folder)")
@@ -107,7 +120,8 @@ def mix(cfg: Config) -> Pipeline:
     )
 
 
-RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf, "chart": chart, "dataset": dataset, "mix": mix}
+RECIPES: dict[str, Callable[[Config], Pipeline]] = {"pdf": pdf, "chart": chart, "web": web, "dataset": dataset,
+                                                    "mix": mix}
 
 
 def build_pipeline(cfg: Config) -> Pipeline:
