@@ -96,7 +96,8 @@ def _row_pools(t: Any) -> list[tuple[int, list[str], str]]:
     width = col("width").to_pylist() if "width" in t.column_names else [None] * n
     text_len = pc.fill_null(pc.utf8_length(col("text")), 0).to_pylist() if "text" in t.column_names else [0] * n
     messages = col("messages").to_pylist() if "messages" in t.column_names else [None] * n
-    ids = col("id").to_pylist()
+    # Plain Parquet without vlforge's `id` is held out by row position instead.
+    ids = col("id").to_pylist() if "id" in t.column_names else [f"{t.num_rows}/{i}" for i in range(n)]
     out = []
     for i in range(n):
         if keep[i] is False:
