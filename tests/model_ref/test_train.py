@@ -206,3 +206,27 @@ def test_bad_data_and_changed_settings_stop_with_a_message(shards, stage2_run, t
     assert "needs samples with an image and text" in capsys.readouterr().err
     assert run_cli("--data", shards, "--stage", "2", "--steps", 31, "--out", stage2_run, *FAST) == 2
     assert "other settings (steps)" in capsys.readouterr().err
+
+
+def test_sft_sequences_carry_loss_on_the_answers_only_and_expand_the_image_placeholder():
+    from model_ref.data.sequences import SequenceBuilder
+    from model_ref.model import IGNORE
+    from model_ref.tokenizer import ASSISTANT_ID, EOS_ID, IMAGE_ID, TextTokenizer
+
+    tok = TextTokenizer.train(["What colour is this page?", "red", "What does it say?", "The red fox."] * 20,
+                              vocab_size=300)
+    builder = SequenceBuilder(tok, image_tokens=16, max_len=96)
+    image = np.zeros((3, 8, 8), dtype=np.uint8)
+    messages = [{"role": "user", "content": "<image>\nWhat colour is this page?"},
+                {"role": "assistant", "content": "red"},
+                {"role": "user", "content": "What does it say?"},
+                {"role": "assistant", "content": "The red fox."}]
+    ex = builder.sft(messages, image)
+    assert ex.ids.count(IMAGE_ID) == 16 and ex.ids.count(ASSISTANT_ID) == 2
+    labelled = [t for t in ex.labels if t != IGNORE]
+    assert labelled == [*tok.encode("red"), EOS_ID, *tok.encode("The red fox."), EOS_ID]
+    # Each labelled token sits where the sequence has it (the loss shifts by one inside the model).
+    assert all(label in (IGNORE, token) for token, label in zip(ex.ids, ex.labels, strict=True))
+    assert builder.sft(messages[:1], image) is None  # a question nobody answers teaches nothing
+    pair = builder.image_text("The red fox.", image)
+    assert pair.labels[:17] == [IGNORE] * 17 and pair.ids[1:17] == [IMAGE_ID] * 16
