@@ -90,8 +90,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--fresh", action="store_true", help="discard what --out holds and start over")
     args = p.parse_args(argv)
-    if args.steps < 1:
-        p.error("--steps must be at least 1")
+    for name in ("steps", "batch_size", "eval_every", "save_every"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.language_share is not None and not 0.0 <= args.language_share <= 1.0:
         p.error("--language-share must be between 0 and 1")
     return args
@@ -289,6 +290,7 @@ def train_stage(run: Run, stage: Stage, position: int, start: int, log: MetricsL
         task = progress.add_task("train", total=steps, completed=start, stage=stage.number, loss="-", lr="-",
                                  rate="-")
         t_prev = time.perf_counter()
+        row: dict[str, Any] = {}
         for batch in loader:
             step = int(batch["step"])
             lr = lr_at(stage, step, steps, peak)
