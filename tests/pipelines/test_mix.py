@@ -108,3 +108,15 @@ def test_a_mix_build_holds_every_source_and_flags_override_the_file(tmp_path):
 def test_mix_rejects_input_flags():
     with pytest.raises(ConfigError, match="--input does not apply to a mix"):
         build_pipeline(load(MIX).replace("run", inputs=("x",)))
+
+
+def test_resources_per_stage_reach_the_stages(tmp_path):
+    path = tmp_path / "r.toml"
+    path.write_text('[resources.ocr]\nconcurrency = 3\nbatch_size = 2\n[resources.tagger]\nnum_cpus = 0.5\n'
+                    '[resources.source]\nnum_cpus = 2\n')
+    pipeline = build_pipeline(load(path))
+    stages = {s.name: s for s in pipeline.stages}
+    assert (stages["ocr"].resources.concurrency, stages["ocr"].resources.batch_size) == (3, 2)
+    assert stages["ocr"].resources.actor and stages["tagger"].resources.num_cpus == 0.5
+    assert pipeline.source.resources.num_cpus == 2
+    assert build_pipeline(load(path).replace("ocr", backend="none"))  # a stage the run leaves out is skipped
