@@ -227,13 +227,22 @@ class NamespaceCluster:
         """The `ray` CLI of `python`'s environment, on one node."""
         return self.run(node, [str(self.python.parent / "ray"), *args], **kwargs)
 
-    def submit_argv(self, entrypoint: list[str], working_dir: str | Path, runtime_env: dict | None = None) -> list[str]:
+    def submit_argv(self, entrypoint: list[str], working_dir: str | Path, runtime_env: dict | None = None,
+                    submission_id: str = "") -> list[str]:
         """`ray job submit` of `entrypoint` to this cluster, waiting for the job to end (run it on node 0)."""
         argv = [str(self.python.parent / "ray"), "job", "submit", "--address", self.dashboard_url,
                 "--working-dir", str(working_dir)]
+        if submission_id:
+            argv += ["--submission-id", submission_id]
         if runtime_env:
             argv += ["--runtime-env-json", json.dumps(runtime_env)]
         return [*argv, "--", *entrypoint]
+
+
+    def stop_job(self, submission_id: str) -> subprocess.CompletedProcess:
+        """`ray job stop` (a job that waits on a lost node forever is stopped, then resumed by a rerun)."""
+        return self.ray(0, "job", "stop", "--address", self.dashboard_url, submission_id, capture_output=True,
+                        timeout=120)
 
 
 def _ip(*args: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,32 @@ def workdir(tmp_path_factory) -> Path:
     return root
 
 
-def job_argv(cluster: NamespaceCluster, workdir: Path, out: Path, flags: list[str]) -> list[str]:
+OCR_FLAGS = ["--input", str(CORPUS), "--shard-rows", "4", "--no-figures"]  # OCR on: seconds per page
+
+
+@pytest.fixture(scope="module")
+def ocr_reference(tmp_path_factory) -> Path:
+    """An uninterrupted local build with OCR_FLAGS, which the fault tests must reproduce."""
+    out = tmp_path_factory.mktemp("reference") / "out"
+    local_build(out, OCR_FLAGS)
+    return out
+
+
+def job_argv(cluster: NamespaceCluster, workdir: Path, out: Path, flags: list[str],
+             submission_id: str = "") -> list[str]:
     entry = [str(PYTHON), "-m", "pipelines.build", "--ray-address", "auto", "--out", str(out), "--no-report", *flags]
     env = {"env_vars": {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}}
-    return cluster.submit_argv(entry, workdir, env)
+    return cluster.submit_argv(entry, workdir, env, submission_id)
+
+
+def start_and_wait_for_a_commit(cluster: NamespaceCluster, argv: list[str], out: Path) -> subprocess.Popen:
+    job = cluster.popen(0, argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    journal, deadline = out / ".commits.jsonl", time.monotonic() + 300
+    while job.poll() is None and time.monotonic() < deadline:
+        if journal.exists() and journal.read_text().count("\n") >= 1:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"no commit while the job ran:\n{job.communicate()[0][-3000:]}")
 
 
 def local_build(out: Path, flags: list[str]) -> None:
@@ -81,25 +104,44 @@ def test_a_job_submitted_to_a_two_node_cluster_gives_the_shards_of_a_local_run(c
     assert_same_samples(tmp_path / "job", tmp_path / "local")
 
 
-def test_killing_a_nodes_workers_mid_run_loses_nothing_and_duplicates_nothing(cluster, workdir, tmp_path):
+def test_killing_a_nodes_workers_mid_run_loses_nothing_and_duplicates_nothing(cluster, workdir, tmp_path,
+                                                                             ocr_reference):
     """OCR on (model actors, seconds per page), small shards: node 1's workers die after the first commit.
     Ray retries the tasks and restarts the actors; if the job fails instead, the same command resumes."""
     out = tmp_path / "job"
-    flags = ["--input", str(CORPUS), "--shard-rows", "4", "--no-figures"]
-    job = cluster.popen(0, job_argv(cluster, workdir, out, flags), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    journal, killed, deadline = out / ".commits.jsonl", [], time.monotonic() + 300
-    while job.poll() is None and time.monotonic() < deadline:
-        if journal.exists() and journal.read_text().count("\n") >= 1:
-            killed = cluster.kill_workers(1)
-            break
-        time.sleep(0.05)
+    job = start_and_wait_for_a_commit(cluster, job_argv(cluster, workdir, out, OCR_FLAGS), out)
+    killed = cluster.kill_workers(1)
     unfinished = not json.loads((out / "manifest.json").read_text()).get("complete")
     log = job.communicate(timeout=600)[0]
     assert killed and unfinished, f"the job ended before its workers could be killed:\n{log[-3000:]}"
     if job.returncode != 0:  # failed cleanly: the same command resumes
-        again = cluster.run(0, job_argv(cluster, workdir, out, flags), capture_output=True, timeout=600)
+        again = cluster.run(0, job_argv(cluster, workdir, out, OCR_FLAGS), capture_output=True, timeout=600)
         assert again.returncode == 0, again.stdout[-4000:]
     how = "finished through retries" if job.returncode == 0 else "failed and the rerun resumed"
     print(f"killed {len(killed)} worker processes; the job {how}")
-    local_build(tmp_path / "local", flags)
-    assert_same_samples(out, tmp_path / "local")
+    assert_same_samples(out, ocr_reference)
+
+
+def test_losing_a_whole_node_mid_run_then_rerunning_gives_the_uninterrupted_result(cluster, workdir, tmp_path,
+                                                                                    ocr_reference):
+    """Node 1 (raylet, object store, workers) dies after the first commit. The job either finishes on
+    node 0, or fails or stalls (its pool waits for an actor no CPU is left for; stopped after 3 minutes);
+    then the node comes back and the same command resumes."""
+    out, sid = tmp_path / "job", f"vlf-{secrets.token_hex(4)}"
+    job = start_and_wait_for_a_commit(cluster, job_argv(cluster, workdir, out, OCR_FLAGS, sid), out)
+    cluster.kill_node(1)
+    try:
+        job.communicate(timeout=180)
+        outcome = "finished on the surviving node" if job.returncode == 0 else "failed"
+    except subprocess.TimeoutExpired:
+        cluster.stop_job(sid)
+        job.communicate(timeout=120)
+        outcome = "stalled and was stopped"
+    cluster.start_node(1)
+    cluster.wait_for_nodes(2)
+    if job.returncode != 0 or outcome.startswith("stalled"):
+        again = cluster.run(0, job_argv(cluster, workdir, out, OCR_FLAGS), capture_output=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-4000:]
+        outcome += "; the rerun resumed"
+    print(f"node 1 lost mid-run: the job {outcome}")
+    assert_same_samples(out, ocr_reference)
