@@ -278,10 +278,11 @@ def _map_stage(ds, stage: Stage):
         import ray
 
         # A pool of model-holding actors as large as the CPUs allow, started at full size (Ray's
-        # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs), one batch in
-        # flight per actor so blocks spread over all of them.
+        # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs). Two batches in flight
+        # per actor: the next one waits inside the actor instead of after a round trip to the driver
+        # (Tesseract on pre-rendered pages, 1 actor: 1.58-1.66 -> 1.77-1.83 pages/s; 2 actors: +4-7%).
         size = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
-        pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+        pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=2)
         return ds.map_batches(_StageActor, fn_constructor_args=(stage,), compute=pool, **common)
     return ds.map_batches(functools.partial(_run_stage, stage), **common)
 
