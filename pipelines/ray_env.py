@@ -25,8 +25,8 @@ if not os.environ.get("RAY_ADDRESS") and LOOPBACK_SWITCH not in os.environ:
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file in ~/.ray for throwaway local instances
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # the machine may have no internet: never phone home
 # Ray starts its workers at niceness 15, below every other process: on a laptop or a shared 2-core box any
-# busy program then takes the CPU from the OCR actors (seen: a plain loop at niceness 0 beside them kept its speed, they lost theirs).
-# Our workers are the job, so they run at the driver's priority (a local instance reads this when it starts).
+# busy program then takes the CPU from the OCR actors. Our workers are the job, so they run at the
+# driver's priority (a local instance reads this when it starts; a cluster's nodes keep their own).
 os.environ.setdefault("RAY_worker_niceness", "0")
 
 
