@@ -1,6 +1,6 @@
 """Cut a page capture into samples: viewport-sized tiles (or book pages) with the text and boxes inside.
 
-Pure geometry over what `render.PageView` measured, so it is tested without a browser. A text
+Pure geometry over what `render.LoadedPage` measured, so it is tested without a browser. A text
 block belongs to the tile that holds its centre; its box is given in that tile's pixels, clipped
 to it. Tiles are cut at fixed steps for web pages; for documents (`cut_pages`) the cut moves up to
 the top of the first line that would be split, so no printed line straddles two pages.
@@ -70,19 +70,21 @@ def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pa
     return cuts
 
 
-def cut(band: Callable[[int, int], Image.Image], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
+def cut(band: Callable[[int, int], bytes], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
         width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255),
         margin: int = 0) -> list[Tile]:
-    """One tile per (top, height) cut: the image `band(top, height)` returns (placed `margin` px down on a
-    page `pad_to` px high filled with `background`), with the blocks whose centre lies in it, in the
-    tile's pixels."""
+    """One tile per (top, height) cut: the PNG `band(top, height)` returns (placed `margin` px down on a
+    page `pad_to` px high filled with `background`, when those are given), with the blocks whose
+    centre lies in it, in the tile's pixels."""
     tiles = []
     for index, (top, height) in enumerate(cuts):
-        piece = band(top, height)
-        if pad_to and (piece.height < pad_to or margin):
+        png = band(top, height)
+        tile_h = height
+        if pad_to and (height < pad_to or margin):
+            piece = Image.open(io.BytesIO(png)).convert("RGB")
             page = Image.new("RGB", (piece.width, pad_to), background)
             page.paste(piece, (0, margin))
-            piece = page
+            png, tile_h = png_bytes(page), pad_to
         inside = []
         for b in blocks:
             x0, y0, x1, y1 = b["box"]
@@ -92,13 +94,8 @@ def cut(band: Callable[[int, int], Image.Image], blocks: list[dict[str, Any]], c
                 if box[2] > box[0] and box[3] > box[1]:
                     inside.append({"tag": b["tag"], "text": b["text"], "box": [round(v, 1) for v in box],
                                    "region": b.get("region", "body")})
-        tiles.append(Tile(index, top, piece.height, png_bytes(piece), piece.width, inside))
+        tiles.append(Tile(index, top, tile_h, png, width, inside))
     return tiles
-
-
-def crop_band(capture: Image.Image) -> Callable[[int, int], Image.Image]:
-    """`cut`'s band source for a capture already in memory."""
-    return lambda top, height: capture.crop((0, top, capture.width, top + height))
 
 
 def main_text(blocks: list[dict[str, Any]]) -> str:

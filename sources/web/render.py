@@ -1,8 +1,8 @@
 """Chromium through Playwright: one browser and one context per worker, reused for every page.
 
-A page is loaded, measured and captured in one visit: `Renderer.render()` returns a `PageView`
-with a full-page capture (bounded in height), what the DOM shows (text blocks with boxes, SVG and
-canvas figures) and the page as static HTML. Every request the page makes passes one guard: the
+A page is loaded, measured and captured in one visit (`Renderer.visit()` yields a `LoadedPage`):
+what the DOM shows (text blocks with boxes, SVG and canvas figures), PNG captures of any band or
+box of the page, and the page as static HTML. Every request the page makes passes one guard: the
 crawled document is served from the crawler's copy (so the page is fetched once and the screenshot
 shows exactly the text that was crawled), local documents are served from disk under a reserved
 `.invalid` host that never reaches the network, other http(s) requests must pass the crawler's
@@ -14,24 +14,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import io
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from PIL import Image
 
 from pipelines.browser import LAUNCH_ARGS, find_browser
 from pipelines.stage import InputError
 
 DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
 CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
+# Web fonts loaded, then two animation frames: layout and paint done for what the load event started.
+_SETTLE_JS = ("async () => { if (document.fonts) await document.fonts.ready; "
+              "await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return true; }")
 DOCUMENT_HOST = "document.vlforge.invalid"  # RFC 2606: .invalid never resolves, so nothing leaves the machine
-Image.MAX_IMAGE_PIXELS = 200_000_000  # our own captures, bounded by RenderSettings.max_capture_height
 
 
 @dataclass(frozen=True)
@@ -41,32 +40,14 @@ class RenderSettings:
     browser: str = ""
     width: int = 1024
     height: int = 1024
-    max_capture_height: int = 4096  # the full-page capture stops here; tiles are cut from it
     page_timeout: float = 20.0  # seconds for a page to load; after it the page is captured as it stands
-    settle_ms: int = 150  # after load: time for web fonts and late layout
+    settle_ms: int = 0  # extra wait after load, fonts and two animation frames (for pages that draw late)
     max_blocks: int = 5000  # text blocks read from the DOM (a huge DOM is truncated, and flagged)
     dom_budget_ms: int = 3000
     min_figure: int = 120  # CSS px: smaller SVG/canvas elements are icons, not figures
     max_svg_chars: int = 200_000
     allow_private: bool = False
     user_agent: str = ""
-
-
-@dataclass
-class PageView:
-    """One rendered page: the capture (PNG of the top `capture_height` px) and what its DOM shows."""
-
-    url: str
-    capture: bytes
-    capture_height: int
-    dom: dict[str, Any]
-    html: str = ""
-    status: int | None = None
-    load_timed_out: bool = False
-    requests_blocked: list[str] = field(default_factory=list)
-
-    def image(self) -> Image.Image:
-        return Image.open(io.BytesIO(self.capture)).convert("RGB")
 
 
 Resolver = Callable[[str], tuple[bytes, str] | None]
@@ -90,8 +71,18 @@ class LoadedPage:
 
     def capture(self, top: int, height: int) -> bytes:
         """PNG of the page band [top, top + height) at the viewport's width."""
-        return self.page.screenshot(full_page=True, clip={"x": 0, "y": top, "width": self.width, "height": height},
+        return self.capture_box(0, top, self.width, top + height)
+
+    def capture_box(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
+        """PNG of a region of the whole page, in CSS pixels (= image pixels: the scale factor is 1).
+        Chromium encodes it, so no capture is decoded and re-encoded in Python."""
+        return self.page.screenshot(full_page=True, clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0},
                                     animations="disabled", caret="hide", type="png")
+
+    @property
+    def blocked(self) -> list[str]:
+        """Requests of this page that the guard refused."""
+        return list(self.renderer._blocked)
 
     def html(self) -> str:
         return self.page.evaluate(CLEAN_JS, {"maxDataUri": 4096})
@@ -110,6 +101,8 @@ class Renderer:
             ctx_args["user_agent"] = settings.user_agent
         self.context = self.browser.new_context(**ctx_args)
         self.context.route("**/*", self._guard)
+        self._page: Any = None
+        self._viewport = (settings.width, settings.height)
         self._served: dict[str, tuple[bytes, str]] = {}
         self._resolver: Resolver | None = None
         self._blocked: list[str] = []
@@ -165,11 +158,20 @@ class Renderer:
         return self._allowed_hosts[key]
 
     # -- pages ------------------------------------------------------------------------------------
+    def _tab(self) -> Any:
+        """The renderer's one tab, reused from page to page: opening a tab costs ~130 ms, more than
+        loading a simple page (measured on Debian's Chromium)."""
+        if self._page is None or self._page.is_closed():
+            self._page = self.context.new_page()
+            self._viewport = (self.settings.width, self.settings.height)
+        return self._page
+
     @contextmanager
     def visit(self, url: str, html: str | None = None, *, resolver: Resolver | None = None,
               style: str = "", width: int | None = None, height: int | None = None) -> Iterator[LoadedPage]:
-        """Load `url` in a fresh tab (serving `html` for it when given, and `DOCUMENT_HOST` paths from
-        `resolver`), add `style`, wait for fonts, and yield it for measuring and capturing."""
+        """Load `url` (serving `html` for it when given, and `DOCUMENT_HOST` paths from `resolver`),
+        add `style`, wait for fonts and two frames, and yield it for measuring and capturing. A visit
+        that fails closes the tab, so the next page starts in a fresh one."""
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -177,11 +179,14 @@ class Renderer:
         if html is not None:
             self._served[url] = (html.encode("utf-8"), "text/html; charset=utf-8")
         self._resolver, self._blocked = resolver, []
-        page = self.context.new_page()
+        page = self._tab()
+        ok = False
         try:
             page.set_default_timeout(s.page_timeout * 1000)
-            if width or height:
-                page.set_viewport_size({"width": width or s.width, "height": height or s.height})
+            size = (width or s.width, height or s.height)
+            if size != self._viewport:
+                page.set_viewport_size({"width": size[0], "height": size[1]})
+                self._viewport = size
             timed_out, status = False, None
             try:
                 response = page.goto(url, wait_until="load", timeout=s.page_timeout * 1000)
@@ -196,22 +201,17 @@ class Renderer:
                 raise InputError("HttpStatus", f"{url}: HTTP {status}")
             if style:
                 page.add_style_tag(content=style)
-            page.evaluate("document.fonts ? document.fonts.ready.then(() => true) : true")
-            page.wait_for_timeout(s.settle_ms)
-            yield LoadedPage(self, page, url, width or s.width, status, timed_out)
+            page.evaluate(_SETTLE_JS)
+            if s.settle_ms:
+                page.wait_for_timeout(s.settle_ms)
+            yield LoadedPage(self, page, url, size[0], status, timed_out)
+            ok = True
         finally:
-            page.close()
             self._served.pop(url, None)
             self._resolver = None
-
-    def render(self, url: str, html: str | None = None, **kwargs: Any) -> PageView:
-        """Visit a page and return its DOM, its HTML and a full-page capture up to `max_capture_height`."""
-        with self.visit(url, html, **kwargs) as loaded:
-            dom = loaded.dom()
-            cap_h = int(min(max(dom["height"], 1), self.settings.max_capture_height))
-            return PageView(url=url, capture=loaded.capture(0, cap_h), capture_height=cap_h, dom=dom,
-                            html=loaded.html(), status=loaded.status, load_timed_out=loaded.timed_out,
-                            requests_blocked=list(self._blocked))
+            if not ok:
+                with contextlib.suppress(Exception):
+                    page.close()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # best effort at exit; the process is going away

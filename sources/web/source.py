@@ -16,19 +16,16 @@ the page again; each crawl failure becomes a unit that records it in errors.parq
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from PIL import Image
 
 from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import InputError, Resources, Source, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
 from sources.web.crawl import CrawlConfig, CrawlError, Page, check_config, crawl
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
-from sources.web.layout import Tile, crop_band, cut, fixed_cuts, main_text, page_cuts, png_bytes
+from sources.web.layout import Tile, cut, fixed_cuts, main_text, page_cuts
 from sources.web.render import DOCUMENT_HOST, RenderSettings, renderer_for
 from sources.web.serve import sample_site
 from sources.web.urls import normalize_url
@@ -85,7 +82,7 @@ class WebSource(Source):
         embedded site is crawled on loopback, so its stylesheet must load from there too)."""
         c = self.config
         return RenderSettings(browser=c.browser, width=c.viewport_width, height=c.viewport_height,
-                              max_capture_height=c.viewport_height * c.max_tiles, page_timeout=c.page_timeout,
+                              page_timeout=c.page_timeout,
                               max_blocks=c.max_blocks,
                               allow_private=c.crawl.allow_private if allow_private is None else allow_private,
                               user_agent=c.crawl.user_agent)
@@ -154,27 +151,43 @@ class WebSource(Source):
     def _page_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         c, p = self.config, unit.params
         url = unit.uri
-        view = renderer_for(self.render_settings(p.get("allow_private"))).render(url, p["html"])
-        dom = view.dom
-        capture = view.image()
-        cuts = fixed_cuts(view.capture_height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
+        renderer = renderer_for(self.render_settings(p.get("allow_private")))
+        with renderer.visit(url, p["html"]) as page:
+            dom = page.dom()
+            html = page.html() if c.html_samples else ""
+            height = int(min(max(dom["height"], 1), c.viewport_height * c.max_tiles))
+            cuts = fixed_cuts(height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
+            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width)
+            figures = []
+            for fig in dom["figures"] if c.figures else []:
+                x0, y0, x1, y1 = (round(v) for v in fig["box"])
+                if 0 <= x0 < x1 <= c.viewport_width and 0 <= y0 < y1 <= height:  # inside the captured part
+                    figures.append((fig, (x0, y0, x1, y1), page.capture_box(x0, y0, x1, y1)))
+            timed_out, blocked = page.timed_out, len(page.blocked)
         page_meta = {"url": url, "title": dom["title"], "depth": p["depth"], "seed": p["seed"],
                      "redirects": p.get("redirects", []), "page_height": dom["height"],
                      "dom_elements": dom["elements"], "dom_truncated": dom["truncated"], "html_lang": dom["lang"],
-                     "load_timed_out": view.load_timed_out, "requests_blocked": len(view.requests_blocked)}
-        html = view.html if c.html_samples and len(view.html) <= c.max_html_chars else None
+                     "load_timed_out": timed_out, "requests_blocked": blocked}
+        html = html if len(html) <= c.max_html_chars else ""
         content = p["html"].encode()
-        for tile in cut(crop_band(capture), dom["blocks"], cuts, capture.width):
+        for tile in tiles:
             kind = "screenshot" if tile.index == 0 else "tile"
             yield self._tile_row(tile, kind, url, f"tile={tile.index}", content, {**page_meta, "tile": tile.index},
-                                 html if tile.index == 0 else None)
+                                 (html or None) if tile.index == 0 else None)
         if c.text_samples:
             text = main_text(dom["blocks"])
             if len(text) >= c.min_text_chars:
                 yield {"id": sample_id(self.name, url, "text", content), "source": self.name, "kind": "text",
                        "uri": url, "locator": "text", "text": text, "meta": meta_json({**page_meta, "text_of": "main"})}
-        if c.figures:
-            yield from self._figure_rows(capture, dom, url, content, page_meta)
+        for i, (fig, box, png) in enumerate(figures, start=1):
+            label, scores = classify_raster(png)
+            where = f"figure={i}"
+            meta = {**page_meta, "figure_class": label, "origin": fig["origin"], "box": list(box),
+                    "class_scores": {k: round(float(v), 4) for k, v in scores.items()}}
+            yield {"id": sample_id(self.name, url, where, content), "source": self.name, "kind": chart_kind(label),
+                   "uri": url, "locator": where, "image": image_value(png), "width": box[2] - box[0],
+                   "height": box[3] - box[1], "text": fig["caption"] or None, "code": fig["code"] or None,
+                   "meta": meta_json(meta)}
 
     def _tile_row(self, tile: Tile, kind: str, uri: str, locator: str, content: bytes, meta: dict[str, Any],
                   html: str | None) -> dict[str, Any]:
@@ -182,21 +195,6 @@ class WebSource(Source):
                 "locator": locator, "image": image_value(tile.png), "width": tile.width, "height": tile.height,
                 "text": tile.text, "html": html,
                 "meta": meta_json({**meta, "top": tile.top, "boxes": tile.blocks})}
-
-    def _figure_rows(self, capture: Image.Image, dom: dict[str, Any], url: str, content: bytes,
-                     page_meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        for i, fig in enumerate(dom["figures"], start=1):
-            x0, y0, x1, y1 = (round(v) for v in fig["box"])
-            if y1 > capture.height or x1 > capture.width or x0 < 0 or y0 < 0:
-                continue  # outside the part of the page that was captured
-            png = png_bytes(capture.crop((x0, y0, x1, y1)))
-            label, scores = classify_raster(png)
-            where = f"figure={i}"
-            meta = {**page_meta, "figure_class": label, "origin": fig["origin"], "box": [x0, y0, x1, y1],
-                    "class_scores": {k: round(float(v), 4) for k, v in scores.items()}}
-            yield {"id": sample_id(self.name, url, where, content), "source": self.name, "kind": chart_kind(label),
-                   "uri": url, "locator": where, "image": image_value(png), "width": x1 - x0, "height": y1 - y0,
-                   "text": fig["caption"] or None, "code": fig["code"] or None, "meta": meta_json(meta)}
 
     def _document_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         from pathlib import Path
@@ -215,11 +213,8 @@ class WebSource(Source):
                 content = tpl.height - 2 * tpl.margin_px
                 cuts = page_cuts(dom["blocks"], total, content, c.max_document_pages, start=tpl.margin_px)
 
-                def band(top: int, height: int) -> Image.Image:
-                    return Image.open(io.BytesIO(page.capture(top, height))).convert("RGB")
-
-                tiles = cut(band, dom["blocks"], cuts, tpl.width, pad_to=tpl.height, background=tpl.background_rgb,
-                            margin=tpl.margin_px)
+                tiles = cut(page.capture, dom["blocks"], cuts, tpl.width, pad_to=tpl.height,
+                            background=tpl.background_rgb, margin=tpl.margin_px)
         finally:
             files.close()
         content = f"{p['chapter']}:{p['template']}".encode()
