@@ -48,7 +48,7 @@ class DatasetConfig:
     format: str = "auto"
     split: str = ""
     image_root: str = ""
-    rows_per_unit: int = 256
+    rows_per_unit: int = 64
     license: str = ""
     meta_columns: tuple[str, ...] = ()
     columns: ColumnMap = field(default_factory=ColumnMap)
