@@ -20,8 +20,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.browser import BrowserNotFound, find_browser
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import InputError, Resources, Source, Unit, failure
+from pipelines.stage import InputError, Resources, Source, StageUnavailable, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
 from sources.web.crawl import CrawlConfig, CrawlError, Page, check_config, crawl
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
@@ -89,6 +90,10 @@ class WebSource(Source):
 
     # -- driver side -------------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
+        try:  # before any crawling: without a browser no unit could be rendered
+            find_browser(self.config.browser or None)
+        except BrowserNotFound as e:
+            raise StageUnavailable(str(e)) from None
         if inputs:
             return self._plan_documents(inputs, limit)
         crawl_cfg = self.config.crawl
