@@ -117,7 +117,11 @@ class WebSource(Source):
             elif limit is None or pages < limit:
                 pages += 1
                 units.append(_page_unit(found, crawl_cfg.allow_private))
-        return units
+        # Two redirects to one failing URL give the same error twice; a unit id must be unique (resume).
+        unique: dict[str, Unit] = {}
+        for unit in units:
+            unique.setdefault(unit.id, unit)
+        return list(unique.values())
 
     def _plan_documents(self, inputs: Sequence[str], limit: int | None) -> list[Unit]:
         units: list[Unit] = []

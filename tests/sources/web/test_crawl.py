@@ -164,3 +164,15 @@ def test_robots_rules_longest_match_and_wildcards():
     assert rules.allows("/page") and not rules.allows("/page?session=1") and not rules.allows("/private/x")
     assert rules.allows("/private/open") and not rules.allows("/private/open/more") and rules.crawl_delay == 2
     assert not parse_robots("User-agent: VLForge-Crawler\nDisallow: /\n", "vlforge-crawler").allows("/a")
+
+
+def test_the_plan_has_one_unit_per_page_and_per_failure():
+    from sources.web.source import WebConfig, WebSource
+
+    routes = {"/": page("Home", "home", ("/a", "/b", "/c")), "/c": page("C", "c"),
+              "/a": Reply(status=301, headers={"Location": "/gone"}, ctype=None),
+              "/b": Reply(status=301, headers={"Location": "/gone"}, ctype=None)}
+    with Site(routes) as site:
+        units = WebSource(WebConfig(seeds=(site.url + "/",), crawl=FAST)).plan([])
+    assert [u.id.removeprefix(site.url) for u in units] == ["/", "/gone#error=Http404", "/c"]  # breadth-first
+    assert units[0].params["html"].startswith("<!doctype html>") and units[1].size == 0
