@@ -1,6 +1,6 @@
 """Benchmark the web pipeline against a plain Playwright loop over the same local pages in the same run.
 
-    python bench/web.py [--pages 120] [--workers 1 2]
+    python bench/web.py [--pages 240] [--workers 1 2]
 
 A site of `--pages` pages (copies of the bundled sample site's articles, table, SVG chart, form and
 Chinese page, each made unique) is served on 127.0.0.1 and crawled once; both sides then render
@@ -81,7 +81,7 @@ class BrowserMemory:
                 with contextlib.suppress(psutil.Error):
                     total += p.memory_full_info().pss
                     cmd = " ".join(p.info["cmdline"] or [])
-                    browsers += "--type=" not in cmd  # the browser process itself; the others are its children
+                    browsers += "--remote-debugging-pipe" in cmd and "--type=" not in cmd  # Playwright's browsers
             if total > self.peak:
                 self.peak, self.peak_browsers = total, browsers
             time.sleep(0.25)
@@ -165,7 +165,8 @@ def pipeline(seed: str, pages: int, workers: int) -> tuple[float, float, Browser
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--pages", type=int, default=120, help="pages of the local site")
+    p.add_argument("--pages", type=int, default=240, help="pages of the local site (a run has ~2.5 s of fixed "
+                   "cost: Ray's worker processes start, import and launch Chromium)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = p.parse_args()
 

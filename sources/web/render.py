@@ -27,9 +27,9 @@ from pipelines.stage import InputError
 
 DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
 CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
-# Web fonts loaded, then two animation frames: layout and paint done for what the load event started.
-_SETTLE_JS = ("async () => { if (document.fonts) await document.fonts.ready; "
-              "await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return true; }")
+# Web fonts loaded. No animation frame is awaited (it cost 32 ms a page): reading the DOM forces layout,
+# and a screenshot waits for a fresh frame itself.
+_SETTLE_JS = "document.fonts ? document.fonts.ready.then(() => true) : true"
 DOCUMENT_HOST = "document.vlforge.invalid"  # RFC 2606: .invalid never resolves, so nothing leaves the machine
 
 
@@ -41,7 +41,7 @@ class RenderSettings:
     width: int = 1024
     height: int = 1024
     page_timeout: float = 20.0  # seconds for a page to load; after it the page is captured as it stands
-    settle_ms: int = 0  # extra wait after load, fonts and two animation frames (for pages that draw late)
+    settle_ms: int = 0  # extra wait after load and fonts (for pages that draw late)
     max_blocks: int = 5000  # text blocks read from the DOM (a huge DOM is truncated, and flagged)
     dom_budget_ms: int = 3000
     min_figure: int = 120  # CSS px: smaller SVG/canvas elements are icons, not figures
@@ -76,7 +76,8 @@ class LoadedPage:
     def capture_box(self, x0: int, y0: int, x1: int, y1: int) -> bytes:
         """PNG of a region of the whole page, in CSS pixels (= image pixels: the scale factor is 1).
         Chromium encodes it, so no capture is decoded and re-encoded in Python."""
-        return self.page.screenshot(full_page=True, clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0},
+        beyond = y1 > self.renderer._viewport[1]  # a full-page capture resizes the view first: ~10 ms
+        return self.page.screenshot(full_page=beyond, clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0},
                                     animations="disabled", caret="hide", type="png")
 
     @property
@@ -163,6 +164,7 @@ class Renderer:
         loading a simple page (measured on Debian's Chromium)."""
         if self._page is None or self._page.is_closed():
             self._page = self.context.new_page()
+            self._page.set_default_timeout(self.settings.page_timeout * 1000)
             self._viewport = (self.settings.width, self.settings.height)
         return self._page
 
@@ -170,7 +172,7 @@ class Renderer:
     def visit(self, url: str, html: str | None = None, *, resolver: Resolver | None = None,
               style: str = "", width: int | None = None, height: int | None = None) -> Iterator[LoadedPage]:
         """Load `url` (serving `html` for it when given, and `DOCUMENT_HOST` paths from `resolver`),
-        add `style`, wait for fonts and two frames, and yield it for measuring and capturing. A visit
+        add `style`, wait for fonts, and yield it for measuring and capturing. A visit
         that fails closes the tab, so the next page starts in a fresh one."""
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -182,7 +184,6 @@ class Renderer:
         page = self._tab()
         ok = False
         try:
-            page.set_default_timeout(s.page_timeout * 1000)
             size = (width or s.width, height or s.height)
             if size != self._viewport:
                 page.set_viewport_size({"width": size[0], "height": size[1]})
