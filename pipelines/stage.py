@@ -241,3 +241,20 @@ def _mark_failed(stage: Stage, row: pa.Table, error: Exception) -> pa.Table:
     rec = json.dumps({"stage": stage.qualified_name, "error_type": getattr(error, "error_type", type(error).__name__),
                       "message": str(error) or repr(error)})
     return set_columns(conform(row), **{ERROR_COL: [rec], "keep": [False]})
+
+
+def find_input_files(inputs: Sequence[str], suffixes: Sequence[str]) -> list[Path]:
+    """The files a source reads: files as given, and files with one of `suffixes` (any case) under
+    folders (recursive), each once, in a stable order. A path that does not exist is an error."""
+    wanted = {x.lower() for x in suffixes}
+    found: list[Path] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in wanted))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"input {raw} does not exist")
+    seen: set[Path] = set()
+    return [p for p in (q.resolve() for q in found) if not (p in seen or seen.add(p))]

@@ -18,7 +18,7 @@ from typing import Any
 import pymupdf
 
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import InputError, Resources, Source, Unit, failure
+from pipelines.stage import InputError, Resources, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import crop, find_figures
 
@@ -47,17 +47,7 @@ class PdfConfig:
 
 def find_pdfs(inputs: Sequence[str]) -> list[Path]:
     """Files as given, and *.pdf under folders (recursive), in a stable order."""
-    found: list[Path] = []
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() == ".pdf"))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise FileNotFoundError(f"input {raw} does not exist")
-    seen: set[Path] = set()
-    return [p for p in (q.resolve() for q in found) if not (p in seen or seen.add(p))]
+    return find_input_files(inputs, (".pdf",))
 
 
 class PdfSource(Source):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
-from pipelines.stage import InputError
+from pipelines.stage import InputError, find_input_files
 
 DOCUMENT_SUFFIXES = (".html", ".htm", ".xhtml", ".epub")
 
@@ -67,17 +67,7 @@ TEMPLATES: dict[str, PageTemplate] = {t.name: t for t in (
 
 def find_documents(inputs: Sequence[str]) -> list[Path]:
     """HTML and EPUB files as given, and under folders (recursive), in a stable order."""
-    found: list[Path] = []
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in DOCUMENT_SUFFIXES))
-        elif p.is_file():
-            found.append(p)
-        else:
-            raise FileNotFoundError(f"input {raw} does not exist")
-    seen: set[Path] = set()
-    return [p for p in (q.resolve() for q in found) if not (p in seen or seen.add(p))]
+    return find_input_files(inputs, DOCUMENT_SUFFIXES)
 
 
 class DocumentFiles:
