@@ -47,6 +47,7 @@ from model_ref.metrics import PLOT, MetricsLog, plot_losses
 from model_ref.model import VLModel, build_model, count_params, next_token_loss
 from model_ref.schedule.lr import lr_at
 from model_ref.schedule.stages import STAGES, Stage, apply_stage
+from model_ref.threads import within_thread_limit
 from model_ref.tokenizer import TextTokenizer
 
 console = Console(stderr=True)
@@ -119,8 +120,9 @@ class Run:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run = prepare(args)
-        train(run)
+        with within_thread_limit():  # more threads than OMP_THREAD_LIMIT allows corrupt gradients
+            run = prepare(args)
+            train(run)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
