@@ -13,8 +13,8 @@ missing=()
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 # Tesseract's language data for the tesseract OCR backend (tesserocr's wheel brings the library);
 # Debian's Chromium, which Playwright drives by executable_path (nothing is downloaded), and CJK fonts
-# so Chinese pages render as text, not boxes.
-for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium fonts-noto-cjk; do
+# so Chinese pages render as text, not boxes; iproute2 for the two-node Ray cluster tests (`ip netns`).
+for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium fonts-noto-cjk iproute2; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
