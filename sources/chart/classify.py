@@ -71,8 +71,7 @@ def classify_figure(png: bytes, region: FigureRegion,
         raster_area = sum((pymupdf.Rect(i["bbox"]) & box).get_area() for i in page.get_image_info())
         if region.origin == "vector" or raster_area < 0.6 * box.get_area():
             return _vector_label(feats, region.is_table_caption), feats
-    feats = raster_features(png)
-    return _raster_label(feats), feats
+    return classify_raster(png)
 
 
 def classify_raster(png: bytes) -> tuple[str, dict[str, float]]:
