@@ -57,39 +57,34 @@ def use_cases(cfg: Config) -> list[Stage]:
     return stages
 
 
+def shared_stages(cfg: Config) -> list[Stage]:
+    """What every source's samples go through after the source made them: annotate, filter, dedup, tag."""
+    return [
+        *annotators(cfg),
+        *quality_filters(cfg),
+        *dedup(cfg),
+        *use_cases(cfg),
+    ]
+
+
 def pdf(cfg: Config) -> Pipeline:
     return Pipeline(
         source=PdfSource(cfg.pdf),
-        stages=[
-            *annotators(cfg),
-            *quality_filters(cfg),
-            *dedup(cfg),
-            *use_cases(cfg),
-        ],
+        stages=shared_stages(cfg),
     )
 
 
 def chart(cfg: Config) -> Pipeline:
     return Pipeline(
         source=ChartSource(cfg.chart),
-        stages=[
-            *annotators(cfg),
-            *quality_filters(cfg),
-            *dedup(cfg),
-            *use_cases(cfg),
-        ],
+        stages=shared_stages(cfg),
     )
 
 
 def web(cfg: Config) -> Pipeline:
     return Pipeline(
         source=WebSource(cfg.web),
-        stages=[
-            *annotators(cfg),
-            *quality_filters(cfg),
-            *dedup(cfg),
-            *use_cases(cfg),
-        ],
+        stages=shared_stages(cfg),
     )
 
 
@@ -98,12 +93,7 @@ def dataset(cfg: Config) -> Pipeline:
         raise ConfigError("--source dataset needs --input PATH (Parquet, JSON Lines, JSON or a save_to_disk folder)")
     return Pipeline(
         source=DatasetSource(cfg.dataset),
-        stages=[
-            *annotators(cfg),
-            *quality_filters(cfg),
-            *dedup(cfg),
-            *use_cases(cfg),
-        ],
+        stages=shared_stages(cfg),
     )
 
 
@@ -111,12 +101,7 @@ def mix(cfg: Config) -> Pipeline:
     """Every [[mix.sources]] entry's source (built by its own recipe) into one dataset, through shared stages."""
     return Pipeline(
         source=MixSource(mix_parts(cfg)),
-        stages=[
-            *annotators(cfg),
-            *quality_filters(cfg),
-            *dedup(cfg),
-            *use_cases(cfg),
-        ],
+        stages=shared_stages(cfg),
     )
 
 
