@@ -24,10 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annotators.ocr.backend import OcrConfig  # noqa: E402
+from annotators.ocr.eval import evaluate  # noqa: E402
 from annotators.ocr.stage import OcrStage, decode_rgb  # noqa: E402
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config, to_dict  # noqa: E402
-from pipelines.eval_ocr import evaluate  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
 from pipelines.runner import RunOptions, run  # noqa: E402
 from sources.corpus.make import make  # noqa: E402

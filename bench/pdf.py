@@ -19,7 +19,6 @@ import argparse
 import multiprocessing as mp
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,8 +29,7 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import contextlib
-
+from bench.memory import PssSampler, own_tree  # noqa: E402
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config, to_dict  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
@@ -59,36 +57,9 @@ def plain_loop(files: list[Path], workers: int, dpi: int) -> float:
     return pages / (time.perf_counter() - t)
 
 
-class PeakMemory:
-    """Samples the summed PSS of this process and all Ray processes every 250 ms."""
-
-    def __init__(self):
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            procs = [me, *me.children(recursive=True)]
-            for p in psutil.process_iter(["name", "cmdline"]):
-                cmd = " ".join(p.info["cmdline"] or [])
-                if "ray" in cmd and p.pid != me.pid and p not in procs:
-                    procs.append(p)
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-            self.peak = max(self.peak, total)
-            time.sleep(0.25)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+def driver_and_ray() -> list[psutil.Process]:
+    """This process, its descendants and every Ray process on the machine (the sampler skips repeats)."""
+    return [*own_tree(), *(p for p in psutil.process_iter(["cmdline"]) if "ray" in " ".join(p.info["cmdline"] or []))]
 
 
 def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float, int]:
@@ -99,7 +70,7 @@ def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float
     cfg = Config().replace("run", inputs=(str(corpus),), filters=filters).replace("pdf", dpi=dpi)
     cfg = cfg.replace("ocr", backend="none")  # OCR has its own benchmark, bench/ocr.py
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
-    with PeakMemory() as mem:
+    with PssSampler(driver_and_ray) as mem:
         result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
                                                      fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
     ray.shutdown()

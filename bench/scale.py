@@ -19,7 +19,6 @@ run (6 and 60 pages) takes about five minutes on 2 cores; `--ocr rapidocr` (the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -27,9 +26,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -37,6 +34,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.memory import PssSampler, tree_of  # noqa: E402
 from pipelines.local_cluster import NamespaceCluster, unavailable_reason  # noqa: E402
 from sources.corpus.make import make  # noqa: E402
 
@@ -46,55 +44,17 @@ SYSTEM = ("raylet", "gcs_server", "dashboard", "log_monitor", "monitor.py", "run
           "ray start", "ray/_private")
 
 
-class Peaks:
-    """Samples the PSS of a changing set of processes every 250 ms: the peak of each role and of the sum."""
-
-    def __init__(self, pids: Callable[[], list[int]]):
-        self.pids, self.peak = pids, {"driver": 0, "worker": 0, "ray_system": 0, "total": 0}
-        self.workers: set[int] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            by_role = {"driver": 0, "worker": 0, "ray_system": 0}
-            for pid in self.pids():
-                with contextlib.suppress(psutil.Error):
-                    p = psutil.Process(pid)
-                    cmd = " ".join(p.cmdline())
-                    pss = p.memory_full_info().pss
-                    if "pipelines.build" in cmd and not cmd.startswith("ray::"):
-                        role = "driver"
-                    elif cmd.startswith("ray::") or "default_worker.py" in cmd:
-                        role = "worker"
-                        self.workers.add(pid)
-                        self.peak["worker"] = max(self.peak["worker"], pss)
-                    elif any(s in cmd for s in SYSTEM):
-                        role = "ray_system"
-                    else:
-                        continue  # the shell of `ip netns exec`, the job CLI: not the pipeline
-                    by_role[role] += pss
-            self.peak["driver"] = max(self.peak["driver"], by_role["driver"])
-            self.peak["ray_system"] = max(self.peak["ray_system"], by_role["ray_system"])
-            self.peak["total"] = max(self.peak["total"], sum(by_role.values()))
-            time.sleep(0.25)
-
-    def __enter__(self) -> Peaks:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def descendants(proc: subprocess.Popen) -> Callable[[], list[int]]:
-    def pids() -> list[int]:
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(proc.pid)
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
-        return []
-    return pids
+def role(p: psutil.Process) -> str | None:
+    """driver, worker or ray_system by command line; None for anything else (the shell of `ip netns exec`, the job
+    CLI: not the pipeline)."""
+    cmd = " ".join(p.cmdline())
+    if "pipelines.build" in cmd and not cmd.startswith("ray::"):
+        return "driver"
+    if cmd.startswith("ray::") or "default_worker.py" in cmd:
+        return "worker"
+    if any(s in cmd for s in SYSTEM):
+        return "ray_system"
+    return None
 
 
 def build_flags(corpus: Path, out: Path, pages: int, ocr: str) -> list[str]:
@@ -102,24 +62,25 @@ def build_flags(corpus: Path, out: Path, pages: int, ocr: str) -> list[str]:
             str(pages), "--no-figures", "--no-report", "--fresh", "--ocr", ocr]
 
 
-def local_run(corpus: Path, pages: int, workers: int, ocr: str) -> tuple[dict, Peaks]:
+def local_run(corpus: Path, pages: int, workers: int, ocr: str) -> tuple[dict, PssSampler]:
     out = Path(tempfile.mkdtemp(prefix="vlf-scale-"))
     env = {**os.environ, "VLFORGE_RAY_TMP": tempfile.mkdtemp(prefix="vlf-"), "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([str(PYTHON), *build_flags(corpus, out, pages, ocr), "--num-cpus", str(workers)],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with Peaks(descendants(proc)) as mem:
+    with PssSampler(tree_of(proc.pid), role) as mem:
         log = proc.communicate()[0]
     if proc.returncode != 0:
         raise SystemExit(f"local build failed:\n{log[-3000:]}")
     return _stats(out), mem
 
 
-def cluster_run(cluster: NamespaceCluster, workdir: Path, corpus: Path, pages: int, ocr: str) -> tuple[dict, Peaks]:
+def cluster_run(cluster: NamespaceCluster, workdir: Path, corpus: Path, pages: int,
+                ocr: str) -> tuple[dict, PssSampler]:
     out = Path(tempfile.mkdtemp(prefix="vlf-scale-"))
     entry = [str(PYTHON), *build_flags(corpus, out, pages, ocr), "--ray-address", "auto"]
     argv = cluster.submit_argv(entry, workdir, {"env_vars": {"PYTHONUNBUFFERED": "1"}})
-    with Peaks(lambda: cluster.pids(0) + cluster.pids(1)) as mem:
+    with PssSampler(lambda: cluster.pids(0) + cluster.pids(1), role) as mem:
         proc = cluster.run(0, argv, capture_output=True)
     if proc.returncode != 0:
         raise SystemExit(f"cluster job failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
@@ -191,12 +152,14 @@ def main() -> None:
     print(header)
     rows: dict[tuple[str, str], float] = {}
 
-    def show(setting: str, size: str, stats: dict, mem: Peaks) -> None:
+    def show(setting: str, size: str, stats: dict, mem: PssSampler) -> None:
         speed = stats["this_run"]["items_per_second"]
         rows[(setting, size)] = speed
-        mib = {k: v / 2**20 for k, v in mem.peak.items()}
+        peaks = {"driver": mem.peak_sum["driver"], "worker": mem.peak_one["worker"],
+                 "ray_system": mem.peak_sum["ray_system"], "total": mem.peak}
+        mib = {k: v / 2**20 for k, v in peaks.items()}
         print(f"{setting:<22}{size:>7}{stats['items']:>7}{speed:>9.2f}{mib['driver']:>9.0f}{mib['worker']:>9.0f}"
-              f"{len(mem.workers):>9}{mib['ray_system']:>9.0f}{mib['total']:>9.0f}", flush=True)
+              f"{len(mem.pids.get('worker', ())):>9}{mib['ray_system']:>9.0f}{mib['total']:>9.0f}", flush=True)
 
     for w in args.workers:
         for size, pages in sizes.items():

@@ -20,13 +20,11 @@ start-up; both include launching Chromium. Target (issue 4): ratio >= 0.8.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing as mp
 import re
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -36,6 +34,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.memory import PssSampler  # noqa: E402
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config, to_dict  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
@@ -63,40 +62,25 @@ def make_site(root: Path, pages: int) -> None:
                                      "</ul></body></html>")
 
 
-class BrowserMemory:
+def chromium_role(p: psutil.Process) -> str | None:
+    """"browser" for a browser Playwright launched, "chromium" for its other processes, None for the rest."""
+    name = p.name().lower()
+    if "chrom" not in name and "headless" not in name:
+        return None
+    cmd = " ".join(p.cmdline())
+    return "browser" if "--remote-debugging-pipe" in cmd and "--type=" not in cmd else "chromium"
+
+
+class BrowserMemory(PssSampler):
     """Peak summed PSS of every Chromium process on the machine, sampled every 250 ms."""
 
     def __init__(self):
-        self.peak, self.peak_browsers = 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.is_set():
-            total, browsers = 0, 0
-            for p in psutil.process_iter(["name", "cmdline"]):
-                name = (p.info["name"] or "").lower()
-                if "chrom" not in name and "headless" not in name:
-                    continue
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-                    cmd = " ".join(p.info["cmdline"] or [])
-                    browsers += "--remote-debugging-pipe" in cmd and "--type=" not in cmd  # Playwright's browsers
-            if total > self.peak:
-                self.peak, self.peak_browsers = total, browsers
-            time.sleep(0.25)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        super().__init__(psutil.process_iter, chromium_role)
 
     def line(self) -> str:
-        per = self.peak / max(self.peak_browsers, 1)
-        return (f"browser memory peak {self.peak / 2**20:.0f} MiB ({self.peak_browsers} browsers, "
+        browsers = self.count_at_peak["browser"]
+        per = self.peak / max(browsers, 1)
+        return (f"browser memory peak {self.peak / 2**20:.0f} MiB ({browsers} browsers, "
                 f"{per / 2**20:.0f} MiB each)")
 
 
@@ -105,7 +89,7 @@ def plain_worker(args: tuple[list[str], str]) -> tuple[int, int]:
     urls, out = args
     from playwright.sync_api import sync_playwright
 
-    from pipelines.browser import LAUNCH_ARGS, find_browser
+    from sources.web.browser import LAUNCH_ARGS, find_browser
     from sources.web.render import DOM_JS
 
     rows: dict[str, list] = {"url": [], "tile": [], "image": [], "text": [], "html": []}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.base import Filter
+from pipelines.registry import register_stage
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class AgreementConfig:
     min_chars: int = 50
 
 
+@register_stage(order=250, section="filters.agreement", config=AgreementConfig, scores=("ocr_cer",))
 class AgreementFilter(Filter):
     """Fails image samples whose OCR reading disagrees with their text layer."""
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from pipelines.schema import QUALITY_SCORES, set_columns
+from pipelines.schema import quality_scores, set_columns
 from pipelines.stage import Resources, Stage
 
 _BOOKKEEPING = ("kind", "quality", "keep", "drop_reason")
@@ -27,6 +27,7 @@ class Filter(Stage):
     kinds: ClassVar[tuple[str, ...] | None] = None  # sample kinds it applies to; None = all
     edits: ClassVar[tuple[str, ...]] = ()  # sample columns the filter may change in place
     writes = ("quality", "keep", "drop_reason")
+    role = "filter"
     # Filters cost well under a millisecond per sample: big batches keep Ray Data's per-batch cost small.
     resources = Resources(batch_size=512)
 
@@ -34,7 +35,7 @@ class Filter(Stage):
         return self.kinds is None or row.get("kind") in self.kinds
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
-        """Scores for one sample, keyed by names from `QUALITY_SCORES`."""
+        """Scores for one sample, keyed by the score names the filter registered (`register_stage(scores=...)`)."""
         raise NotImplementedError(f"{type(self).__name__} implements neither score() nor score_rows()")
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -51,14 +52,16 @@ class Filter(Stage):
         todo = [row for row in rows if self.applies(row)]
         scored = dict(zip(map(id, todo), self.score_rows(todo), strict=True))
         quality, keep, drop = [], [], []
+        names = quality_scores()
         for row in rows:
-            q = dict(row["quality"] or dict.fromkeys(QUALITY_SCORES))
+            q = dict(row["quality"] or dict.fromkeys(names))
             k, d = row["keep"] is not False, row["drop_reason"]
             scores = scored.get(id(row))
             if scores is not None:
-                unknown = set(scores) - set(QUALITY_SCORES)
+                unknown = set(scores) - set(names)
                 if unknown:
-                    raise KeyError(f"{self.name}: scores {sorted(unknown)} are not in schema.QUALITY_SCORES")
+                    raise KeyError(f"{self.name}: scores {sorted(unknown)} are not declared by any registered stage "
+                                   "(register_stage(scores=...))")
                 q.update(scores)
                 why = self.reason(row, scores)
                 if why and k:

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from filters.base import Filter
+from pipelines.registry import register_stage
 from pipelines.stage import InputError
 
 
@@ -34,6 +35,14 @@ class ImageFilterConfig:
     analysis_side: int = 1024
 
 
+@register_stage(order=220, section="filters.image", config=ImageFilterConfig, scores=(
+    "megapixels",  # decoded size (the header's, read before any pixel is decoded)
+    "aspect",  # long side / short side
+    "pixel_std",  # grey-level standard deviation, 0 for a blank page
+    "entropy",  # grey-level histogram entropy in bits (0-8)
+    "blur",  # variance of the Laplacian over content areas (low = blurred)
+    "content_frac",  # share of pixels that differ from the background
+))
 class ImageFilter(Filter):
     """Scores size, shape, grey-level spread, entropy, sharpness and content share of each image."""
 

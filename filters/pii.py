@@ -4,7 +4,10 @@ Training data should not teach a model anyone's contact details. Matches are rep
 placeholder (``<EMAIL>``, ``<PHONE>``, ``<IP>``), counted in ``quality.pii_count`` and, per type, in
 ``meta.pii``. Scrubbing never drops a sample. Phone patterns ask for the punctuation people write
 phone numbers with (``+``, dashes, dots, brackets) so that runs of figures in a table stay intact.
-OCR lines are scrubbed too; the page image itself is not (blurring text in pixels is out of scope).
+Scrubbed fields: ``text``, ``ocr_text``, the OCR lines (``ocr``), ``html``, ``table`` (a CSV string),
+``code`` and the ``content`` of every turn in ``messages``. OCR lines count once (``ocr_text`` is their
+join, already counted); every other field is counted. The page image itself is not scrubbed
+(blurring text in pixels is out of scope).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.base import Filter
+from pipelines.registry import register_stage
 from pipelines.schema import meta_json
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
@@ -33,6 +37,7 @@ IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)")
 IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])"
                   r"|(?<![\w:])[0-9A-Fa-f:]*::[0-9A-Fa-f:]+")
 PLACEHOLDER = {"email": "<EMAIL>", "phone": "<PHONE>", "ip": "<IP>"}
+TEXT_FIELDS = ("text", "ocr_text", "html", "table", "code")  # plain string columns scrubbed and counted
 
 
 @dataclass(frozen=True)
@@ -44,22 +49,29 @@ class PiiConfig:
     ips: bool = True
 
 
+@register_stage(order=210, section="filters.pii", config=PiiConfig, scores=(
+    "pii_count",  # e-mail addresses, phone numbers and IP addresses replaced in text fields
+))
 class PiiScrubber(Filter):
-    """Replaces personal data in `text`, `ocr_text`, OCR lines and `html`; counts what it replaced."""
+    """Replaces personal data in `text`, `ocr_text`, OCR lines, `html`, `table`, `code` and `messages`
+    contents; counts what it replaced."""
 
     name = "pii"
-    version = "1"
+    version = "2"
     reads = ("meta",)
-    edits = ("text", "ocr_text", "ocr", "html", "meta")
+    edits = ("text", "ocr_text", "ocr", "html", "table", "code", "messages", "meta")
 
     def __init__(self, config: PiiConfig = PiiConfig()):
         self.config = config
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
         counts: Counter[str] = Counter()
-        for name in ("text", "ocr_text", "html"):
+        for name in TEXT_FIELDS:
             if row.get(name):
                 row[name] = self.scrub(row[name], counts)
+        for message in row.get("messages") or []:
+            if message.get("content"):
+                message["content"] = self.scrub(message["content"], counts)
         # OCR lines count once: ocr_text is their join, already counted above.
         for line in row.get("ocr") or []:
             line["text"] = self.scrub(line["text"] or "", Counter())

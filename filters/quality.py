@@ -14,6 +14,7 @@ from typing import Any
 
 from filters.base import Filter
 from filters.quality_model import DEFAULT_MODEL_PATH, QualityModel, load_or_train
+from pipelines.registry import register_stage
 from pipelines.stage import ShipsModel, configured_model
 
 
@@ -25,6 +26,9 @@ class QualityConfig:
     model: str = ""
 
 
+@register_stage(order=260, section="filters.quality", config=QualityConfig, scores=(
+    "quality_prob",  # fastText text-quality classifier: probability the text is well-formed prose
+))
 class QualityFilter(ShipsModel, Filter):
     """Scores text samples with the quality classifier and fails those it finds unlikely to be prose."""
 
@@ -44,8 +48,6 @@ class QualityFilter(ShipsModel, Filter):
         return QualityModel.from_bytes(data)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-        if self._model is None:
-            self.setup()
         probs = self._model.score([r.get("text") or "" for r in rows]) if rows else []
         return [{"quality_prob": p} for p in probs]
 

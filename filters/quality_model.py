@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
 
-from pipelines.fasttext_train import fit_fasttext
+from filters.textkit import fasttext_text, fit_fasttext
 
 DEFAULT_DATA_DIR = Path(__file__).parent / "data" / "quality"
 DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "quality.bin"
@@ -27,17 +26,12 @@ HELDOUT_PERCENT = 20
 # overfits less to the docstring style of most good text; one thread for determinism.
 TRAIN_PARAMS = {"lr": 0.05, "epoch": 60, "wordNgrams": 2, "minn": 2, "maxn": 4, "bucket": 50_000, "dim": 16,
                 "minCount": 2, "loss": "softmax", "thread": 1}
-PREPROCESS_VERSION = "1"  # bump when preprocess() changes, so saved models are retrained
-
-_WHITESPACE = re.compile(r"\s+")
-# Han, kana, CJK punctuation and full-width forms: no spaces between words, so each character becomes a token.
-_CJK = re.compile(r"([\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])")
+PREPROCESS_VERSION = "2"  # bump when preprocess() changes, so saved models are retrained
 
 
 def preprocess(text: str) -> str:
     """The one normalisation used for training and scoring: lowercase, one line, CJK split into characters."""
-    text = _CJK.sub(r" \1 ", text[: MAX_CHARS * 2].lower())
-    return _WHITESPACE.sub(" ", text).strip()[:MAX_CHARS]
+    return fasttext_text(text, MAX_CHARS)
 
 
 def is_heldout(group: str) -> bool:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.base import Filter
+from filters.textkit import CJK_LETTER_RE
+from pipelines.registry import register_stage
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
 BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "‣", "⁃", "◦")
@@ -24,7 +26,6 @@ _CID = re.compile(r"\(cid:\d+\)")
 # UTF-8 read as Latin-1/cp1252: 'Ã©', 'â€™', 'Â ' and friends.
 _MOJIBAKE = re.compile(r"[ÃÂâÅÐÑ][\u0080-\u00bf\u2018-\u201e\u2020-\u2022\u2026\u2030\u20ac\u2122\u0152\u0153\u0160"
                        r"\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,20 @@ class TextFilterConfig:
     max_garbled_frac: float = 0.05
 
 
+@register_stage(order=240, section="filters.text", config=TextFilterConfig, scores=(
+    "text_chars",  # characters of text after whitespace normalisation
+    "words",  # whitespace words (CJK characters count one each)
+    "mean_word_len",
+    "symbol_ratio",  # '#' and ellipses per word (Gopher)
+    "bullet_frac",  # share of lines that start with a bullet
+    "ellipsis_frac",  # share of lines that end with an ellipsis
+    "stopwords",  # English stop words present (Gopher: at least 2)
+    "dup_line_frac",  # share of characters in lines that repeat an earlier line
+    "dup_para_frac",  # share of characters in paragraphs that repeat an earlier paragraph
+    "top_2gram_frac",  # share of characters covered by the most frequent word 2-gram
+    "dup_5gram_frac",  # share of characters covered by word 5-grams seen more than once
+    "garbled_frac",  # share of characters that are replacement, control, glyph-id or mojibake debris
+))
 class TextFilter(Filter):
     """Scores the text of each sample and fails text-only samples that break a rule."""
 
@@ -98,7 +113,7 @@ def is_cjk(text: str, lang: str | None = None) -> bool:
     if lang:
         return lang in CJK_LANGS
     letters = sum(ch.isalpha() for ch in text)
-    return letters > 0 and len(_CJK.findall(text)) / letters > 0.3
+    return letters > 0 and len(CJK_LETTER_RE.findall(text)) / letters > 0.3
 
 
 def text_scores(text: str, cjk: bool = False) -> dict[str, float]:
@@ -106,7 +121,7 @@ def text_scores(text: str, cjk: bool = False) -> dict[str, float]:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     words = text.split()
-    units = _CJK.findall(text) + [w for w in words if not _CJK.search(w)] if cjk else words
+    units = CJK_LETTER_RE.findall(text) + [w for w in words if not CJK_LETTER_RE.search(w)] if cjk else words
     n_words = len(units)
     scores = {
         "text_chars": float(len(" ".join(words))),

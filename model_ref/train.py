@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:  # a non-finite loss or gradient: train_step refused the step
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"interrupted: rerun the same command to resume from the last checkpoint in {args.out}",
               file=sys.stderr)
@@ -298,7 +301,8 @@ def train_stage(run: Run, stage: Stage, position: int, start: int, log: MetricsL
             lr = lr_at(stage, step, steps, peak)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, grad_norm = train_step(model, optimizer, trained, batch, device)
+            loss, grad_norm = train_step(model, optimizer, trained, batch, device,
+                                         step=f"stage {stage.number} step {step + 1}")
             now = time.perf_counter()
             done = step + 1
             row = {"stage": stage.number, "step": done, "global_step": position * steps + done, "loss": loss,
@@ -332,19 +336,36 @@ def _to(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, torc
 
 
 def train_step(model: VLModel, optimizer: torch.optim.Optimizer, trained: list[torch.nn.Parameter],
-               batch: dict[str, Any], device: torch.device) -> tuple[float, float]:
-    """One optimizer step on one batch: (loss, gradient norm before clipping to 1.0)."""
+               batch: dict[str, Any], device: torch.device, step: int | str | None = None) -> tuple[float, float]:
+    """One optimizer step on one batch: (loss, gradient norm before clipping to 1.0).
+
+    A non-finite loss (or gradient norm) raises FloatingPointError before the optimizer steps, with
+    the gradients zeroed, so the weights and optimizer state stay as they were; `step` (a number or
+    a label such as "stage 2 step 5") names the step in the message."""
     input_ids, images, labels = _to(batch, device)
     with _autocast(device):
         _, loss = model(input_ids, images, labels)
-    loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(trained, 1.0)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
     value = float(loss.detach())
     if not math.isfinite(value):
-        raise FloatingPointError(f"the loss is {value}; lower --lr")
-    return value, float(grad_norm)
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(_diverged(step, f"the loss is {value}", optimizer))
+    loss.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(trained, 1.0))
+    if not math.isfinite(grad_norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise FloatingPointError(_diverged(step, f"the gradient norm is {grad_norm} (loss {value:.4g})", optimizer))
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return value, grad_norm
+
+
+def _diverged(step: int | str | None, what: str, optimizer: torch.optim.Optimizer) -> str:
+    """One line: where training diverged, what was non-finite, and what to do about it."""
+    where = "" if step is None else (f"step {step}: " if isinstance(step, int) else f"{step}: ")
+    lr = optimizer.param_groups[0]["lr"] if optimizer.param_groups else None
+    now = f" (the lr at this step was {lr:g})" if isinstance(lr, float) else ""
+    return (f"{where}{what}; the step was not taken and the weights are unchanged. Training diverged: "
+            f"lower --lr{now} and rerun with --fresh or another --out")
 
 
 @torch.no_grad()

@@ -21,9 +21,19 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines import ray_env
-from pipelines.schema import ERROR_COL, UNIT_COL, UNIT_ROWS_COL, meta_json, to_table
-from pipelines.shards import ShardStore, drop_duplicates, write_part
+from pipelines.schema import (
+    ERROR_COL,
+    UNIT_COL,
+    UNIT_ROWS_COL,
+    conform,
+    meta_json,
+    pin_quality_scores,
+    quality_scores,
+    to_table,
+)
+from pipelines.shards import PLAN_DIR, ShardStore, drop_duplicates, write_part
 from pipelines.stage import GlobalStage, Source, Stage, Unit, failure, run_guarded
+from pipelines.stats import attach, measure, tripped
 
 PIPELINE_VERSION = "vlforge/0.1.0"
 ITEMS_PER_TASK = 8  # measured: 1 -> 39, 8 -> 45, 16 -> 47 pages/s on 2 CPUs with 2-page PDFs
@@ -44,7 +54,7 @@ class Pipeline:
 
 @dataclass
 class RunOptions:
-    """Where and how to run; see `pipelines.config.RunSettings` for the user-facing names."""
+    """Where and how to run; `from_config` is the one way a configured run gets them."""
 
     out: Path
     inputs: Sequence[str] = ()
@@ -58,6 +68,28 @@ class RunOptions:
     config: dict[str, Any] = field(default_factory=dict)
     object_store_bytes: int | None = None  # local Ray only; None = ray_env's default
     spill_dir: str = ""  # local Ray only; "" = Ray's temp folder
+    max_error_share: float = 0.5  # the circuit breaker: a stage failing on more of its rows fails the run
+
+    @classmethod
+    def from_config(cls, cfg: Any, **overrides: Any) -> RunOptions:
+        """The options of a configured run (`cfg` a `pipelines.config.Config`); keywords override."""
+        from pipelines.config import to_dict
+
+        r = cfg.run
+        opts = cls(out=Path(r.out or f"out/{r.source}"), inputs=r.inputs, limit=r.limit, fresh=r.fresh,
+                   ray_address=r.ray_address, num_cpus=r.num_cpus, shard_rows=r.shard_rows,
+                   write_rejects=r.write_rejects, fingerprint=cfg.fingerprint(), config=to_dict(cfg),
+                   object_store_bytes=(cfg.ray.object_store_mb << 20) or None, spill_dir=cfg.ray.spill_dir,
+                   max_error_share=r.max_error_share)
+        for key, value in overrides.items():
+            if not hasattr(opts, key):
+                raise TypeError(f"RunOptions has no field {key!r}")
+            setattr(opts, key, Path(value) if key == "out" else value)
+        return opts
+
+
+class StageFailed(RuntimeError):
+    """A stage failed on more than `run.max_error_share` of its rows: a broken stage, not bad inputs."""
 
 
 @dataclass
@@ -79,11 +111,14 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     """Run a pipeline into `opts.out`, resuming whatever an earlier run of the same settings left."""
     started = time.perf_counter()
     store = ShardStore.open(opts.out, opts.fingerprint, opts.config, fresh=opts.fresh)
+    pipeline.source.state_dir = opts.out / PLAN_DIR
     units = pipeline.source.plan(opts.inputs, opts.limit)
     done = store.completed_units()
     todo = [u for u in units if u.id not in done]
     skip_ids = store.committed_ids_of_partial_units()
-    store.save(versions=pipeline.versions(), units_total=len(units), complete=False)
+    store.save(versions=pipeline.versions(), units_total=len(units), complete=False,
+               stages=[f"source {pipeline.source.qualified_name}", *(s.qualified_name for s in pipeline.stages)],
+               input_roots=list(pipeline.source.input_roots))
     cluster: dict[str, Any] = {}
     work_started = time.perf_counter()
     if todo:
@@ -111,8 +146,13 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
                      "items_per_second": round(items / work_seconds, 3) if work_seconds else 0.0,
                      "cluster": cluster},
     }
-    stats = store.finalize(summary)
-    return RunResult(opts.out, stats, len(units), len(todo), items, seconds, work_seconds)
+    stats = store.finalize(summary, order=["source", *(s.name for s in pipeline.stages)])
+    result = RunResult(opts.out, stats, len(units), len(todo), items, seconds, work_seconds)
+    broken = tripped(stats.get("stages", {}), opts.max_error_share, exempt=("source",))
+    if broken:
+        raise StageFailed(f"{'; '.join(broken)} (more than run.max_error_share = {opts.max_error_share}); see "
+                          f"{opts.out / 'errors.parquet'}")
+    return result
 
 
 def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str]):
@@ -136,24 +176,29 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     ctx.target_max_block_size = MODEL_BLOCK_BYTES if heavy else ray.data.DataContext().target_max_block_size
     ds = ray.data.from_items([u.to_row() for u in units], override_num_blocks=blocks)
     src = pipeline.source
+    scores = quality_scores()  # pinned in every task, so all parts of the run share one schema
     # Consecutive task-pool stages run as one chain inside one op, and the chain right after the
     # source runs in the expand task itself. Left to Ray Data, fusing a unit-per-row op with a stage
     # of batch_size 32 bundles 32 *units* into one task: a 20-unit run used one core of two.
     segments = _segments(pipeline.stages)
     head = segments.pop(0) if segments and isinstance(segments[0], list) else []
-    ds = ds.map_batches(functools.partial(_expand_units, src, pipeline.versions(), head), batch_size=None,
-                        batch_format="pyarrow", num_cpus=max([src.resources.num_cpus, *_cpus(head)]))
+    expand = _named(_ExpandTask, "+".join([f"source:{src.name}", *(s.name for s in head)]))
+    ds = ds.map_batches(expand(src, pipeline.versions(), head, scores), batch_size=None, batch_format="pyarrow",
+                        num_cpus=max([src.resources.num_cpus, *_cpus(head)]),
+                        **_concurrency(src.resources.concurrency))
     for segment in segments:
         if isinstance(segment, list):
-            ds = ds.map_batches(functools.partial(_run_chain, segment), batch_size=None, batch_format="pyarrow",
+            chain = _named(_ChainTask, "+".join(s.name for s in segment))
+            ds = ds.map_batches(chain(segment, scores), batch_size=None, batch_format="pyarrow",
                                 num_cpus=max(_cpus(segment)))
         else:
-            ds = _map_stage(ds, segment)
+            ds = _map_stage(ds, segment, scores)
     # The writer asks for no CPU: it mostly moves bytes to disk, and a CPU share would stop a full pool
     # of model actors from ever letting it run before the end. Its distinct resources also keep it out
     # of Ray's operator fusion: fused upstream, its large batch would make every task wait for a shard.
-    ds = ds.map_batches(functools.partial(_write_batch, str(opts.out), skip_ids, opts.write_rejects),
-                        batch_size=opts.shard_rows, batch_format="pyarrow", num_cpus=0)
+    writer = _named(_WriteTask, "write")
+    ds = ds.map_batches(writer(str(opts.out), skip_ids, opts.write_rejects, scores), batch_size=opts.shard_rows,
+                        batch_format="pyarrow", num_cpus=0)
     for row in ds.iter_rows():
         yield json.loads(row["record"])
 
@@ -243,10 +288,11 @@ def _drop_duplicates_row(out: str, write_rejects: bool, row: dict[str, Any]) -> 
 
 def _segments(stages: list[Stage]) -> list[list[Stage] | Stage]:
     """Split stages into chains of plain task stages (lists) and the stages that need their own op
-    (actor pools, GPUs)."""
+    (actor pools, GPUs, a task stage with its own `concurrency`)."""
     out: list[list[Stage] | Stage] = []
     for stage in stages:
-        if stage.resources.actor or stage.resources.num_gpus:
+        r = stage.resources
+        if r.actor or r.num_gpus or r.concurrency:
             out.append(stage)
         elif out and isinstance(out[-1], list):
             out[-1].append(stage)
@@ -259,19 +305,19 @@ def _cpus(chain: list[Stage]) -> list[float]:
     return [s.resources.num_cpus for s in chain]
 
 
-def _run_chain(chain: list[Stage], batch: pa.Table) -> pa.Table:
-    """Run task stages one after another over a block, each in slices of its own batch size."""
-    for stage in chain:
-        _setup_once(stage)
-        size = max(1, stage.resources.batch_size)
-        parts = [run_guarded(stage, batch.slice(i, size)) for i in range(0, batch.num_rows, size)]
-        batch = pa.concat_tables(parts) if parts else batch
-    return batch
+def _concurrency(n: int | None) -> dict[str, int]:
+    return {"concurrency": n} if n else {}
 
 
-def _map_stage(ds, stage: Stage):
+def _named(cls: type, name: str) -> type:
+    """A subclass of a task callable named after the stages it runs, so Ray Data's progress bars and
+    operator names say `MapBatches(source:pdf+pii+image_filter)`, not `MapBatches(_run_chain)`."""
+    return type(name, (cls,), {"__module__": cls.__module__})
+
+
+def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
     r = stage.resources
-    common = {"batch_size": r.batch_size, "batch_format": "pyarrow", "num_cpus": r.num_cpus}
+    common: dict[str, Any] = {"batch_size": r.batch_size, "batch_format": "pyarrow", "num_cpus": r.num_cpus}
     if r.num_gpus:
         common["num_gpus"] = r.num_gpus
     if r.actor:
@@ -283,59 +329,113 @@ def _map_stage(ds, stage: Stage):
         # (Tesseract on pre-rendered pages, 1 actor: 1.58-1.66 -> 1.77-1.83 pages/s; 2 actors: +4-7%).
         size = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
         pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=2)
-        return ds.map_batches(_StageActor, fn_constructor_args=(stage,), compute=pool, **common)
-    return ds.map_batches(functools.partial(_run_stage, stage), **common)
+        actor = _named(_StageActor, stage.name)
+        return ds.map_batches(actor, fn_constructor_args=(stage, scores), compute=pool, **common)
+    chain = _named(_ChainTask, stage.name)
+    return ds.map_batches(chain([stage], scores), **common, **_concurrency(r.concurrency))
 
 
-_ready: set[str] = set()
+# -- the worker side ----------------------------------------------------------------------------------
+# Ray Data hands every task a fresh copy of its stages, deserialised from the plan. A worker process
+# keeps the first copy of each stage it set up (by `setup_key()`: class, version, settings, model) and
+# runs every later task with that one, so `setup()` (a model load) runs once per worker process.
+_SET_UP_MAX = 32
+_set_up: dict[str, Any] = {}
 
 
-def _setup_once(obj: Stage | Source) -> None:
-    """Call `setup()` once per worker process for task-pool stages and sources (tasks reuse processes)."""
-    key = f"{obj.qualified_name}:{id(type(obj))}"
-    if key not in _ready:
-        obj.setup()
-        _ready.add(key)
+def _ready(obj: Stage | Source) -> tuple[Any, int]:
+    """The set-up instance of `obj` in this process, and 1 if it was set up just now (else 0)."""
+    key = obj.setup_key()
+    found = _set_up.get(key)
+    if found is not None:
+        return found, 0
+    obj.setup()
+    if len(_set_up) >= _SET_UP_MAX:  # a long-lived worker of many runs (tests): forget the oldest
+        _set_up.pop(next(iter(_set_up)))
+    _set_up[key] = obj
+    return obj, 1
 
 
-def _run_stage(stage: Stage, batch: pa.Table) -> pa.Table:
-    """Task-pool form: set the stage up once per worker process, then run it guarded."""
-    _setup_once(stage)
-    return run_guarded(stage, batch)
+def run_chain(chain: list[Stage], batch: pa.Table) -> pa.Table:
+    """Run task stages one after another over a block, each set up once per process and run in slices
+    of its own batch size, counting what each did."""
+    for given in chain:
+        stage, setups = _ready(given)
+        size = max(1, stage.resources.batch_size)
+
+        def sliced(b: pa.Table, stage: Stage = stage, size: int = size) -> pa.Table:
+            parts = [run_guarded(stage, b.slice(i, size)) for i in range(0, b.num_rows, size)]
+            return pa.concat_tables(parts) if parts else b
+
+        batch = measure(stage.name, batch, sliced, setups)
+    return batch
+
+
+class _ChainTask:
+    """Task-pool form of a chain of stages (a callable object: Ray Data runs it as a task, not an actor)."""
+
+    def __init__(self, chain: list[Stage], scores: tuple[str, ...]):
+        self.chain, self.scores = chain, scores
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        pin_quality_scores(self.scores)
+        return run_chain(self.chain, conform(batch))
 
 
 class _StageActor:
     """Actor-pool form: `setup()` (model loading) runs once when the actor starts."""
 
-    def __init__(self, stage: Stage):
-        self.stage = stage
+    def __init__(self, stage: Stage, scores: tuple[str, ...]):
+        pin_quality_scores(scores)
+        self.stage, self.scores = stage, scores
+        started = time.process_time()
         stage.setup()
+        self.setup_seconds, self.setups = time.process_time() - started, 1
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        return run_guarded(self.stage, batch)
+        pin_quality_scores(self.scores)
+        out = measure(self.stage.name, conform(batch), functools.partial(run_guarded, self.stage), self.setups)
+        self.setups = 0  # counted once, with the actor's first batch
+        return out
 
 
-def _expand_units(source: Source, versions: dict[str, str], chain: list[Stage], batch: pa.Table) -> pa.Table:
-    """Worker side of a source: expand units into rows (a unit that raises becomes one error row),
-    then run the chain of task stages that follows the source."""
-    _setup_once(source)
-    rows: list[dict[str, Any]] = []
-    for unit in (Unit.from_row(r) for r in batch.to_pylist()):
-        try:
-            produced = list(source.expand(unit))
-        except Exception as e:
-            produced = [failure(source=source.name, uri=unit.uri, locator=unit.locator,
-                                stage=source.qualified_name, error=e)]
-        if not produced:
-            produced = [failure(source=source.name, uri=unit.uri, locator=unit.locator, stage=source.qualified_name,
-                                error_type="NothingExtracted", message=f"{unit.id} produced no samples")]
-        for row in produced:
-            row[UNIT_COL], row[UNIT_ROWS_COL] = unit.id, len(produced)
-            row.setdefault("keep", True)
-            if row.get(ERROR_COL) is None:
-                row["meta"] = _with_versions(row.get("meta"), versions)
-        rows.extend(produced)
-    return _run_chain(chain, to_table(rows))
+class _ExpandTask:
+    """Worker side of a source: expand units into rows (a unit that raises becomes one error row), then
+    run the chain of task stages that follows the source."""
+
+    def __init__(self, source: Source, versions: dict[str, str], chain: list[Stage], scores: tuple[str, ...]):
+        self.source, self.versions, self.chain, self.scores = source, versions, chain, scores
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        pin_quality_scores(self.scores)
+        source, setups = _ready(self.source)
+        started = time.process_time()
+        units = [Unit.from_row(r) for r in batch.to_pylist()]
+        rows = [row for unit in units for row in _expand_unit(source, unit, self.versions)]
+        table = to_table(rows)
+        errors = sum(1 for r in rows if r.get(ERROR_COL) is not None)
+        counts = {"rows_in": len(units), "rows_out": len(rows) - errors, "dropped": 0, "errors": errors,
+                  "seconds": time.process_time() - started, "setups": setups}
+        table = attach(table, {"source": counts})
+        return run_chain(self.chain, table)
+
+
+def _expand_unit(source: Source, unit: Unit, versions: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        produced = list(source.expand(unit))
+    except Exception as e:
+        produced = [failure(source=source.sample_source, uri=unit.uri, locator=unit.locator,
+                            stage=source.qualified_name, error=e)]
+    if not produced:
+        produced = [failure(source=source.sample_source, uri=unit.uri, locator=unit.locator,
+                            stage=source.qualified_name, error_type="NothingExtracted",
+                            message=f"{unit.id} produced no samples")]
+    for row in produced:
+        row[UNIT_COL], row[UNIT_ROWS_COL] = unit.id, len(produced)
+        row.setdefault("keep", True)
+        if row.get(ERROR_COL) is None:
+            row["meta"] = _with_versions(row.get("meta"), versions)
+    return produced
 
 
 def _with_versions(meta: str | None, versions: dict[str, str]) -> str:
@@ -344,6 +444,11 @@ def _with_versions(meta: str | None, versions: dict[str, str]) -> str:
     return meta_json(d)
 
 
-def _write_batch(out: str, skip_ids: frozenset[str], write_rejects: bool, batch: pa.Table) -> pa.Table:
-    record = write_part(batch, out, skip_ids, write_rejects)
-    return pa.table({"record": [json.dumps(record)]})
+class _WriteTask:
+    def __init__(self, out: str, skip_ids: frozenset[str], write_rejects: bool, scores: tuple[str, ...]):
+        self.out, self.skip_ids, self.write_rejects, self.scores = out, skip_ids, write_rejects, scores
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        pin_quality_scores(self.scores)
+        record = write_part(conform(batch), self.out, self.skip_ids, self.write_rejects)
+        return pa.table({"record": [json.dumps(record)]})

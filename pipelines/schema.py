@@ -17,39 +17,6 @@ import pyarrow as pa
 
 SCHEMA_VERSION = "1"
 
-# One field per quality score. A filter that adds a score adds its name here, so every shard of
-# every run carries the same struct (null where a filter did not run).
-QUALITY_SCORES: tuple[str, ...] = (
-    # filters.image
-    "megapixels",  # decoded size (the header's, read before any pixel is decoded)
-    "aspect",  # long side / short side
-    "pixel_std",  # grey-level standard deviation, 0 for a blank page
-    "entropy",  # grey-level histogram entropy in bits (0-8)
-    "blur",  # variance of the Laplacian over content areas (low = blurred)
-    "content_frac",  # share of pixels that differ from the background
-    # filters.text
-    "text_chars",  # characters of text after whitespace normalisation
-    "words",  # whitespace words (CJK characters count one each)
-    "mean_word_len",
-    "symbol_ratio",  # '#' and ellipses per word (Gopher)
-    "bullet_frac",  # share of lines that start with a bullet
-    "ellipsis_frac",  # share of lines that end with an ellipsis
-    "stopwords",  # English stop words present (Gopher: at least 2)
-    "dup_line_frac",  # share of characters in lines that repeat an earlier line
-    "dup_para_frac",  # share of characters in paragraphs that repeat an earlier paragraph
-    "top_2gram_frac",  # share of characters covered by the most frequent word 2-gram
-    "dup_5gram_frac",  # share of characters covered by word 5-grams seen more than once
-    "garbled_frac",  # share of characters that are replacement, control, glyph-id or mojibake debris
-    "pii_count",  # e-mail addresses, phone numbers and IP addresses replaced in text fields
-    # filters.lang
-    "lang_score",  # language-ID probability of `lang`
-    # annotators.ocr and filters.agreement
-    "ocr_conf",  # OCR stage: mean line confidence
-    "ocr_cer",  # OCR stage: character error rate of OCR against the text layer (high = image-text mismatch)
-    # filters.quality
-    "quality_prob",  # fastText text-quality classifier: probability the text is well-formed prose
-)
-
 # Sample kinds whose `text` is the text shown in their image (a page's text layer, a screenshot's DOM
 # text), as opposed to text that describes the image (a figure's caption).
 TRANSCRIBED_KINDS: tuple[str, ...] = ("page", "screenshot", "tile")
@@ -57,41 +24,37 @@ TRANSCRIBED_KINDS: tuple[str, ...] = ("page", "screenshot", "tile")
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 OCR_LINE_TYPE = pa.struct([("text", pa.string()), ("score", pa.float32()), ("box", pa.list_(pa.float32()))])
 MESSAGE_TYPE = pa.struct([("role", pa.string()), ("content", pa.string())])
-QUALITY_TYPE = pa.struct([(name, pa.float32()) for name in QUALITY_SCORES])
 
-_FIELDS: list[pa.Field] = [
-    pa.field("id", pa.string(), nullable=False),
-    pa.field("source", pa.string()),
-    pa.field("kind", pa.string()),
-    pa.field("uri", pa.string()),
-    pa.field("locator", pa.string()),
-    pa.field("image", IMAGE_TYPE),
-    pa.field("width", pa.int32()),
-    pa.field("height", pa.int32()),
-    pa.field("text", pa.string()),
-    pa.field("ocr", pa.list_(OCR_LINE_TYPE)),
-    pa.field("ocr_text", pa.string()),
-    pa.field("lang", pa.string()),
-    pa.field("quality", QUALITY_TYPE),
-    pa.field("keep", pa.bool_()),
-    pa.field("drop_reason", pa.string()),
-    pa.field("tags", pa.list_(pa.string())),
-    pa.field("tag_scores", pa.list_(pa.float32())),
-    pa.field("table", pa.string()),
-    pa.field("html", pa.string()),
-    pa.field("code", pa.string()),
-    pa.field("messages", pa.list_(MESSAGE_TYPE)),
-    pa.field("meta", pa.string()),
-]
+
+def _fields(quality: pa.DataType) -> list[pa.Field]:
+    return [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("uri", pa.string()),
+        pa.field("locator", pa.string()),
+        pa.field("image", IMAGE_TYPE),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("text", pa.string()),
+        pa.field("ocr", pa.list_(OCR_LINE_TYPE)),
+        pa.field("ocr_text", pa.string()),
+        pa.field("lang", pa.string()),
+        pa.field("quality", quality),
+        pa.field("keep", pa.bool_()),
+        pa.field("drop_reason", pa.string()),
+        pa.field("tags", pa.list_(pa.string())),
+        pa.field("tag_scores", pa.list_(pa.float32())),
+        pa.field("table", pa.string()),
+        pa.field("html", pa.string()),
+        pa.field("code", pa.string()),
+        pa.field("messages", pa.list_(MESSAGE_TYPE)),
+        pa.field("meta", pa.string()),
+    ]
 
 # Hugging Face `datasets` reads this to decode `image` as a PIL image; every other column's feature
 # is inferred from its Arrow type, so only the image needs declaring.
 HF_FEATURES = {"image": {"_type": "Image"}}
-SAMPLE_SCHEMA = pa.schema(_FIELDS, metadata={
-    b"huggingface": json.dumps({"info": {"features": HF_FEATURES}}).encode(),
-    b"vlforge_schema": SCHEMA_VERSION.encode(),
-})
-COLUMNS: tuple[str, ...] = tuple(SAMPLE_SCHEMA.names)
 
 # Runner bookkeeping carried beside the sample columns while a batch is in flight.
 UNIT_COL = "_unit"  # id of the input unit (e.g. a page range of one PDF) the row came from
@@ -106,11 +69,64 @@ SIG_TYPE = pa.struct([
     ("text_exact", pa.binary()),  # hash of the normalised text (a key for text samples, a check for images)
     ("minhash", pa.binary()),  # MinHash of word shingles, uint32 values
 ])
-WORK_SCHEMA = SAMPLE_SCHEMA.append(pa.field(UNIT_COL, pa.string())).append(
-    pa.field(UNIT_ROWS_COL, pa.int32())).append(pa.field(ERROR_COL, pa.string())).append(pa.field(SIG_COL, SIG_TYPE))
+STATS_COL = "_stats"  # per-stage counts of the batch (pipelines.stats), on one row of each batch, else null
 # What `.signatures/part-N.parquet` holds: one row per kept sample that has a signature.
 SIG_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("kind", pa.string()),
                         *[(f.name, f.type) for f in SIG_TYPE]])
+
+_pinned_scores: tuple[str, ...] | None = None
+_cache: dict[tuple[Any, ...], Any] = {}
+
+
+def pin_quality_scores(scores: tuple[str, ...] | None) -> None:
+    """Fix the `quality` fields for this process (the runner pins its run's on every task), so every shard
+    of a run has one schema whatever plugins a reused worker process imported before; None unpins."""
+    global _pinned_scores
+    _pinned_scores = None if scores is None else tuple(scores)
+
+
+def quality_scores() -> tuple[str, ...]:
+    """One field of the `quality` struct per score a registered stage declares (`register_stage(scores=...)`)."""
+    if _pinned_scores is not None:
+        return _pinned_scores
+    from pipelines import registry
+
+    return registry.quality_scores()
+
+
+def sample_schema() -> pa.Schema:
+    """The schema of a shard: the sample columns, `quality` with every registered score."""
+    scores = quality_scores()
+    key = ("sample", scores)
+    if key not in _cache:
+        quality = pa.struct([(name, pa.float32()) for name in scores])
+        _cache[key] = pa.schema(_fields(quality), metadata={
+            b"huggingface": json.dumps({"info": {"features": HF_FEATURES}}).encode(),
+            b"vlforge_schema": SCHEMA_VERSION.encode(),
+        })
+    return _cache[key]
+
+
+def work_schema() -> pa.Schema:
+    """The schema of a batch in flight: the sample columns and the runner's bookkeeping columns."""
+    base = sample_schema()
+    key = ("work", base.field("quality").type)
+    if key not in _cache:
+        _cache[key] = base.append(pa.field(UNIT_COL, pa.string())).append(pa.field(UNIT_ROWS_COL, pa.int32())) \
+            .append(pa.field(ERROR_COL, pa.string())).append(pa.field(SIG_COL, SIG_TYPE)) \
+            .append(pa.field(STATS_COL, pa.string()))
+    return _cache[key]
+
+
+def __getattr__(name: str) -> Any:
+    """The schema as module constants (`SAMPLE_SCHEMA`, `WORK_SCHEMA`, `COLUMNS`, `QUALITY_SCORES`) for
+    scripts and tests; code that runs in a pipeline calls the functions, which follow the registry."""
+    views = {"SAMPLE_SCHEMA": sample_schema, "WORK_SCHEMA": work_schema, "QUALITY_SCORES": quality_scores,
+             "COLUMNS": lambda: tuple(sample_schema().names)}
+    if name in views:
+        return views[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ERROR_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -138,19 +154,23 @@ def image_value(data: bytes | None, path: str | None = None) -> dict[str, Any] |
     return None if data is None else {"bytes": data, "path": path}
 
 
-def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema = WORK_SCHEMA) -> pa.Table:
-    """Build a table of `schema` from row dicts; keys a row leaves out become nulls."""
+def to_table(rows: Iterable[Mapping[str, Any]], schema: pa.Schema | None = None) -> pa.Table:
+    """Build a table of `schema` (the work schema by default) from row dicts; keys a row leaves out become nulls."""
+    schema = schema or work_schema()
     rows = list(rows)
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-def conform(table: pa.Table, schema: pa.Schema = WORK_SCHEMA) -> pa.Table:
+def conform(table: pa.Table, schema: pa.Schema | None = None) -> pa.Table:
     """Give `table` exactly `schema`: add missing columns as nulls, drop extras, cast, reorder.
 
     Stages may return only the columns they touched or a slightly different type (an int64 width);
     this restores the one schema so blocks concatenate and shards agree.
     """
+    schema = schema or work_schema()
+    if table.schema.equals(schema, check_metadata=True):
+        return table
     arrays = []
     for field in schema:
         if field.name in table.column_names:
@@ -161,10 +181,11 @@ def conform(table: pa.Table, schema: pa.Schema = WORK_SCHEMA) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def set_columns(table: pa.Table, **values: list[Any]) -> pa.Table:
+def set_columns(table: pa.Table, /, **values: list[Any]) -> pa.Table:
     """Replace whole columns with Python values, typed by the work schema (the way stages write)."""
+    schema = work_schema()
     for name, column in values.items():
-        field = WORK_SCHEMA.field(name)
+        field = schema.field(name)
         table = table.set_column(table.schema.get_field_index(name), field, pa.array(column, field.type))
     return table
 

@@ -29,15 +29,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import stats as stage_stats
 from pipelines.schema import (
     ERROR_COL,
     ERROR_SCHEMA,
-    SAMPLE_SCHEMA,
     SIG_COL,
     SIG_SCHEMA,
     UNIT_COL,
     UNIT_ROWS_COL,
     meta_json,
+    sample_schema,
     set_columns,
 )
 
@@ -45,6 +46,7 @@ MANIFEST = "manifest.json"
 JOURNAL = ".commits.jsonl"
 TMP_DIR = ".tmp"
 PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors", "signatures": ".signatures"}  # kind -> folder
+PLAN_DIR = ".plan"  # a source's planning state (a crawl's frontier and fetched pages), kept across reruns
 DEDUP_DIR = ".dedup"  # state of the global pass: decisions taken, parts rewritten
 DUPLICATES = "duplicates.parquet"  # the global pass's decisions, for audit: id, duplicate_of, method, source
 DEDUP_PREFIX = "dedup-"  # rejects written by the global pass: dedup-part-N.parquet
@@ -72,17 +74,18 @@ def write_part(batch: pa.Table, out_dir: str, skip_ids: frozenset[str] = frozens
     is_error = pc.fill_null(pc.is_valid(batch.column(ERROR_COL)), False)
     rows = batch.filter(pc.invert(is_error))
     kept_mask = pc.fill_null(rows.column("keep"), True)
+    schema = sample_schema()
     parts: dict[str, tuple[pa.Table, pa.Schema]] = {
-        "shards": (rows.filter(kept_mask).select(SAMPLE_SCHEMA.names), SAMPLE_SCHEMA),
+        "shards": (rows.filter(kept_mask).select(schema.names), schema),
         "errors": (_errors_table(batch.filter(is_error)), ERROR_SCHEMA),
     }
-    rejected = rows.filter(pc.invert(kept_mask)).select(SAMPLE_SCHEMA.names)
+    rejected = rows.filter(pc.invert(kept_mask)).select(schema.names)
     signed = rows.filter(kept_mask)
     signed = signed.filter(pc.is_valid(signed.column(SIG_COL)))
     if signed.num_rows:
         parts["signatures"] = (_signatures_table(signed), SIG_SCHEMA)
     if write_rejects:
-        parts["rejects"] = (rejected, SAMPLE_SCHEMA)
+        parts["rejects"] = (rejected, schema)
     record: dict[str, Any] = {"files": {}, "rows": {}, "sha256": {}}
     for kind, (table, schema) in parts.items():
         record["rows"][kind] = table.num_rows
@@ -96,6 +99,7 @@ def write_part(batch: pa.Table, out_dir: str, skip_ids: frozenset[str] = frozens
     totals = dict(zip(batch.column(UNIT_COL).to_pylist(), batch.column(UNIT_ROWS_COL).to_pylist(), strict=True))
     record["units"] = {u: [n, totals[u]] for u, n in units.items()}
     record["stats"] = _stats(rows, rejected, batch.filter(is_error))
+    record["stages"] = stage_stats.collect(batch)
     return record
 
 
@@ -157,8 +161,8 @@ class ShardStore:
         """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done."""
         out = Path(out)
         if fresh and out.exists():
-            for name in (*PARTS.values(), TMP_DIR, DEDUP_DIR, MANIFEST, JOURNAL, "errors.parquet", "stats.json",
-                         DUPLICATES):
+            for name in (*PARTS.values(), TMP_DIR, DEDUP_DIR, PLAN_DIR, MANIFEST, JOURNAL, "errors.parquet",
+                         "stats.json", DUPLICATES):
                 target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -225,7 +229,7 @@ class ShardStore:
             os.replace(tmp, dest)
             files[kind] = dest.name
         entry = {"n": n, "files": files, "rows": record["rows"], "sha256": record["sha256"],
-                 "units": record["units"], "stats": record["stats"]}
+                 "units": record["units"], "stats": record["stats"], "stages": record.get("stages", {})}
         with (self.out / JOURNAL).open("a") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
             f.flush()
@@ -279,14 +283,15 @@ class ShardStore:
         return self.manifest["commits"][n]["files"].get("shards")
 
     # -- finish --------------------------------------------------------------------------------
-    def finalize(self, summary: dict[str, Any]) -> dict[str, Any]:
-        """Write errors.parquet and stats.json from all commits, and mark the manifest complete."""
+    def finalize(self, summary: dict[str, Any], order: list[str] | None = None) -> dict[str, Any]:
+        """Write errors.parquet and stats.json from all commits, and mark the manifest complete. `order`
+        is the pipeline's stage names, the order of stats.json's `stages`."""
         error_files = [self.out / PARTS["errors"] / c["files"]["errors"]
                        for c in self.manifest["commits"] if "errors" in c["files"]]
         errors = (pa.concat_tables([pq.read_table(f) for f in error_files]).cast(ERROR_SCHEMA)
                   if error_files else ERROR_SCHEMA.empty_table())
         pq.write_table(errors, self.out / "errors.parquet")
-        stats = self.stats()
+        stats = self.stats(order or [])
         stats.update(summary)
         (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
         rewritten = self.dedup_state().get("parts", {})
@@ -304,7 +309,7 @@ class ShardStore:
         shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
         return stats
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, order: list[str] | None = None) -> dict[str, Any]:
         totals: dict[str, Counter[str]] = {}
         for c in self.manifest["commits"]:
             for key, counts in c["stats"].items():
@@ -326,9 +331,14 @@ class ShardStore:
         out["errors"] = sum(c["rows"]["errors"] for c in self.manifest["commits"])
         out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"]) - sum(
             1 for p in state.get("parts", {}).values() if not p["rows"])
+        stages = stage_stats.merge(c.get("stages", {}) for c in self.manifest["commits"])
         if state.get("complete"):
             out["dedup"] = {"duplicates": state["duplicates"], "by_method": state["by_method"],
                             "seconds": state["seconds"]}
+            if "dedup" in stages:  # the global pass drops what the streaming half only fingerprinted
+                stages["dedup"]["dropped"] += state["duplicates"]
+                stages["dedup"]["rows_out"] -= state["duplicates"]
+        out["stages"] = stage_stats.rounded(stages, order or [])
         return out
 
 
@@ -375,10 +385,10 @@ def drop_duplicates(out: str, shard: str, duplicates: dict[str, tuple[str, str]]
             (root / DEDUP_DIR).mkdir(exist_ok=True)
             _atomic_write(summary, summary_path)
             if write_rejects:
-                _atomic_write(removed.cast(SAMPLE_SCHEMA), root / PARTS["rejects"] / f"{DEDUP_PREFIX}{shard}")
+                _atomic_write(removed.cast(sample_schema()), root / PARTS["rejects"] / f"{DEDUP_PREFIX}{shard}")
             kept = table.filter(pc.invert(mask))
             if kept.num_rows:
-                _atomic_write(kept.cast(SAMPLE_SCHEMA), path)
+                _atomic_write(kept.cast(sample_schema()), path)
             else:
                 path.unlink()
     result: dict[str, Any] = {"rows": 0, "sha256": None}
@@ -449,4 +459,4 @@ def read_shards(out: str | Path, folder: str = "shards") -> pa.Table:
     """All rows of a finished run's shards (or rejects), for tests, reports and notebooks."""
     files: Iterable[Path] = sorted((Path(out) / folder).glob("*.parquet"))
     tables = [pq.read_table(f) for f in files]
-    return pa.concat_tables(tables) if tables else SAMPLE_SCHEMA.empty_table()
+    return pa.concat_tables(tables) if tables else sample_schema().empty_table()

@@ -12,6 +12,7 @@ A *source* expands a unit of work (a page range of one PDF, a site, a chart spec
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -47,10 +48,22 @@ class Stage(ABC):
     version: ClassVar[str]
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = ()
+    role: ClassVar[str] = "stage"  # "filter" for the quality filters, which `run.filters = false` skips
     resources: Resources = Resources()
+    config: Any = None  # the stage's settings (its registered section's dataclass), part of its setup key
+
+    @classmethod
+    def enabled(cls, settings: Any) -> bool:
+        """Whether the stage runs with these settings of its section (`enabled = false` turns most off)."""
+        return bool(getattr(settings, "enabled", True))
 
     def setup(self) -> None:  # noqa: B027 - optional hook, a no-op for stages without a model
-        """Load models or open pools; called once per worker before the first batch."""
+        """Load models or open pools; called once per worker process before the first batch (the runner
+        keeps the set-up instance and reuses it for every later task with the same setup key)."""
+
+    def setup_key(self) -> str:
+        """What makes two copies of the stage interchangeable once set up: class, version and settings."""
+        return _setup_key(self)
 
     def preflight(self) -> None:  # noqa: B027 - optional hook
         """Check on the driver, before any work, that the stage can run (its model is here)."""
@@ -75,6 +88,8 @@ class GlobalStage(Stage):
     `resolve()` on the driver verifies them and returns decisions (id, duplicate_of, method,
     source). The runner moves the decided samples from the shards to the rejects.
     """
+
+    role = "global"
 
     @abstractmethod
     def keys(self, summaries: pa.Table) -> pa.Table:
@@ -104,8 +119,10 @@ class Unit:
 
     @property
     def locator(self) -> str:
-        """Where in its input the unit lies (the part of the id after '#'), for error rows."""
-        return self.id.rpartition("#")[2] or "unit"
+        """Where in its input the unit lies (the part of the id after '#'), for error rows; "unit" when
+        the id says nothing more."""
+        _, sep, where = self.id.rpartition("#")
+        return where if sep and where else "unit"
 
     def to_row(self) -> dict[str, Any]:
         return {"unit": json.dumps({"id": self.id, "uri": self.uri, "size": self.size, "params": self.params})}
@@ -123,6 +140,11 @@ class Source(ABC):
     version: ClassVar[str]
     item_name: ClassVar[str] = "items"  # what a unit's `size` counts, e.g. "pages"
     resources: Resources = Resources()
+    # What `plan()` read, for the manifest: the input roots its files' uris are relative to.
+    input_roots: tuple[str, ...] = ()
+    # Set by the runner before `plan()`: a folder inside the output that survives reruns, where a source
+    # whose planning is costly or not repeatable (a crawl) keeps what it found, so a resume continues it.
+    state_dir: Path | None = None
 
     @abstractmethod
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
@@ -133,11 +155,41 @@ class Source(ABC):
         """Yield the sample rows (and `failure()` rows) of one unit. Raising records the whole unit as failed."""
 
     def setup(self) -> None:  # noqa: B027 - optional hook
-        """Open long-lived resources (a browser pool); called once per worker."""
+        """Open long-lived resources (a browser pool); called once per worker process."""
+
+    @property
+    def sample_source(self) -> str:
+        """The `source` value its samples carry (the funnel counts by it)."""
+        return self.name
+
+    def setup_key(self) -> str:
+        return _setup_key(self)
+
+    @classmethod
+    def from_config(cls, settings: Any, config: Any) -> Source:
+        """The source of a run: built from its section's `settings` (`config` is the whole run's, for
+        sources that need more, such as a mix)."""
+        return cls(settings) if settings is not None else cls()
 
     @property
     def qualified_name(self) -> str:
         return f"{self.name}/{self.version}"
+
+
+def _setup_key(obj: Stage | Source) -> str:
+    cls = type(obj)
+    config = getattr(obj, "config", None)
+    settings = (repr(config) if config is not None else "") + repr(getattr(obj, "resources", None))
+    return f"{cls.__module__}.{cls.__qualname__}/{obj.version}:{hashlib.sha256(settings.encode()).hexdigest()[:16]}"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, worded for the person who wrote the config or typed the command. `key`
+    names the setting (`pdf.dpi`) when there is one, so the CLI can also name the flag that set it."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class StageUnavailable(RuntimeError):
@@ -154,6 +206,7 @@ class ShipsModel:
     """
 
     _model_bytes: bytes | None = None
+    _model_digest: str = ""
     _model: Any = None
 
     def driver_model(self) -> Any | None:
@@ -165,14 +218,16 @@ class ShipsModel:
     def preflight(self) -> None:
         model = self.driver_model()
         self._model_bytes = None if model is None else model.to_bytes()
+        self._model_digest = hashlib.blake2b(self._model_bytes or b"", digest_size=8).hexdigest()
 
     def setup(self) -> None:
         if self._model_bytes is None:
             self.preflight()
         self._model = None if self._model_bytes is None else self.model_from_bytes(self._model_bytes)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_model": None}
+    def setup_key(self) -> str:
+        """The settings and the model itself: a worker keeps one set-up copy per model."""
+        return f"{_setup_key(self)}:{self._model_digest}"
 
 
 def configured_model(configured: str, default: Path, load: Any, load_or_train: Any, what: str, train: str) -> Any:
@@ -243,18 +298,49 @@ def _mark_failed(stage: Stage, row: pa.Table, error: Exception) -> pa.Table:
     return set_columns(conform(row), **{ERROR_COL: [rec], "keep": [False]})
 
 
-def find_input_files(inputs: Sequence[str], suffixes: Sequence[str]) -> list[Path]:
-    """The files a source reads: files as given, and files with one of `suffixes` (any case) under
-    folders (recursive), each once, in a stable order. A path that does not exist is an error."""
+@dataclass(frozen=True)
+class InputFile:
+    """A file a source reads: where it is (`path`, for opening it), the input root it was found under,
+    and its `uri`: the path relative to that root. Ids and the `uri` column use the relative path, so the
+    same files in another folder, or inside a Ray job's uploaded working directory, give the same ids."""
+
+    path: Path
+    root: Path
+    uri: str
+
+
+def find_input_files(inputs: Sequence[str], suffixes: Sequence[str]) -> list[InputFile]:
+    """The files a source reads: files as given (their folder is their root), and files with one of
+    `suffixes` (any case) under folders (recursive; the folder is their root), each once, in a stable
+    order. A path that does not exist is an error."""
     wanted = {x.lower() for x in suffixes}
-    found: list[Path] = []
+    found: list[tuple[Path, Path]] = []
     for raw in inputs:
-        p = Path(raw)
+        p = Path(raw).resolve()
         if p.is_dir():
-            found.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in wanted))
+            found.extend((q, p) for q in sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in wanted))
         elif p.is_file():
-            found.append(p)
+            found.append((p, p.parent))
         else:
             raise FileNotFoundError(f"input {raw} does not exist")
     seen: set[Path] = set()
-    return [p for p in (q.resolve() for q in found) if not (p in seen or seen.add(p))]
+    uris: set[str] = set()
+    out = []
+    for path, root in found:
+        if path in seen:
+            continue
+        seen.add(path)
+        out.append(InputFile(path, root, unique_uri(path, root, uris)))
+    return out
+
+
+def unique_uri(path: Path, root: Path, taken: set[str]) -> str:
+    """`path` relative to `root` in POSIX form; where two roots hold the same relative path, the later
+    one is prefixed with its root's folder name (then a number), so units and ids stay unique."""
+    rel = path.relative_to(root).as_posix()
+    uri, n = rel, 1
+    while uri in taken:
+        uri = f"{root.name}/{rel}" if n == 1 else f"{root.name}~{n}/{rel}"
+        n += 1
+    taken.add(uri)
+    return uri

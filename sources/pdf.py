@@ -17,8 +17,9 @@ from typing import Any
 
 import pymupdf
 
+from pipelines.registry import register_source
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import InputError, Resources, Source, Unit, failure, find_input_files
+from pipelines.stage import ConfigError, InputError, InputFile, Resources, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import crop, find_figures
 
@@ -44,12 +45,22 @@ class PdfConfig:
     figures: bool = True  # also emit each figure/chart found on a page, cropped, with its caption
     figure_dpi: int = 200
 
+    def validate(self) -> None:
+        if self.image_format not in ("png", "jpeg"):
+            raise ConfigError(f"image_format must be png or jpeg, got {self.image_format!r}", "image_format")
+        for key in ("dpi", "figure_dpi"):
+            if not 18 <= getattr(self, key) <= 1200:
+                raise ConfigError(f"{key} must be between 18 and 1200, got {getattr(self, key)}", key)
+        if self.pages_per_unit < 1 or self.max_pixels < 10_000:
+            raise ConfigError("pages_per_unit must be at least 1 and max_pixels at least 10000", "pages_per_unit")
 
-def find_pdfs(inputs: Sequence[str]) -> list[Path]:
+
+def find_pdfs(inputs: Sequence[str]) -> list[InputFile]:
     """Files as given, and *.pdf under folders (recursive), in a stable order."""
     return find_input_files(inputs, (".pdf",))
 
 
+@register_source(section="pdf", config=PdfConfig)
 class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
@@ -59,8 +70,6 @@ class PdfSource(Source):
     resources = Resources(num_cpus=1)
 
     def __init__(self, config: PdfConfig = PdfConfig()):
-        if config.image_format not in ("png", "jpeg"):
-            raise ValueError(f"pdf.image_format must be png or jpeg, got {config.image_format!r}")
         self.config = config
 
     # -- driver side -------------------------------------------------------------------------
@@ -68,10 +77,12 @@ class PdfSource(Source):
         units: list[Unit] = []
         budget = math.inf if limit is None else limit
         per = max(1, self.config.pages_per_unit)
-        for path in find_pdfs(inputs or [str(EMBEDDED_CORPUS)]):
+        files = find_pdfs(inputs or [str(EMBEDDED_CORPUS)])
+        self.input_roots = tuple(dict.fromkeys(str(f.root) for f in files))
+        for file in files:
             if budget <= 0:
                 break
-            uri = path.as_uri()
+            path, uri = file.path, file.uri
             pages = _page_count(path)
             if pages is None:  # cannot be opened: one unit, whose expand records why
                 units.append(Unit(f"{uri}#document", uri, 0, {"path": str(path), "start": 0, "end": 0}))

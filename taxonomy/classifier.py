@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import struct
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.fasttext_train import fit_fasttext
+from filters.textkit import fasttext_text, fit_fasttext
 from taxonomy.tree import DEFAULT_PATH as DEFAULT_TAXONOMY
 from taxonomy.tree import load_taxonomy
 
@@ -37,19 +36,14 @@ ECE_BINS = 10
 # determinism.
 TRAIN_PARAMS = {"lr": 0.5, "epoch": 100, "wordNgrams": 2, "minn": 2, "maxn": 4, "bucket": 50_000, "dim": 32,
                 "minCount": 1, "loss": "softmax", "thread": 1}
-PREPROCESS_VERSION = "1"  # bump when preprocess() changes, so saved models are retrained
+PREPROCESS_VERSION = "2"  # bump when preprocess() changes, so saved models are retrained
 LABEL_PREFIX = "__label__"
 _MAGIC = b"VLFREQ1\n"
-
-_WHITESPACE = re.compile(r"\s+")
-# Han, kana, CJK punctuation and full-width forms: no spaces between words, so each character becomes a token.
-_CJK = re.compile(r"([\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])")
 
 
 def preprocess(text: str) -> str:
     """The one normalisation for training and prediction: lowercase, one line, CJK characters as separate tokens."""
-    text = _CJK.sub(r" \1 ", text[: MAX_CHARS * 2].lower())
-    return _WHITESPACE.sub(" ", text).strip()[:MAX_CHARS]
+    return fasttext_text(text, MAX_CHARS)
 
 
 def load_rows(data: Path = DEFAULT_DATA, taxonomy_path: Path = DEFAULT_TAXONOMY) -> list[dict]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.registry import register_stage
 from pipelines.schema import set_columns
 from pipelines.stage import Resources, Stage
 from taxonomy.tagger import RULES
@@ -57,6 +58,7 @@ class InstructionConfig:
     templates: str = ""
 
 
+@register_stage(order=510, section="instructions", config=InstructionConfig)
 class InstructionBuilder(Stage):
     """Fills `messages` from tags and ground-truth columns."""
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.registry import register_stage
 from pipelines.schema import TRANSCRIBED_KINDS, set_columns
 from pipelines.stage import Resources, ShipsModel, Stage, configured_model
 from taxonomy.classifier import DEFAULT_MODEL_PATH, RequestClassifier, load_or_train
@@ -53,6 +54,7 @@ class TaggerConfig:
     model: str = ""
 
 
+@register_stage(order=500, section="tagger", config=TaggerConfig)
 class Tagger(ShipsModel, Stage):
     """Writes `tags` (subcategory ids) and `tag_scores` for every sample."""
 
@@ -76,8 +78,6 @@ class Tagger(ShipsModel, Stage):
 
     def process(self, batch):
         rows = batch.select(list(self.reads)).to_pylist()
-        if self.config.classify and self._model is None:
-            self.setup()
         content = [(_text(r) or (r.get("ocr_text") or "").strip())[:2000] for r in rows]
         judged = [i for i, c in enumerate(content) if len(c) >= 20 and rows[i].get("keep") is not False]
         proposals = dict(zip(judged, self._model.predict([content[i] for i in judged], k=self.config.max_tags),

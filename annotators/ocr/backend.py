@@ -14,25 +14,30 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.stage import StageUnavailable
+from pipelines.stage import ConfigError, StageUnavailable
 
 
 @dataclass(frozen=True)
 class OcrConfig:
-    """`backend`: rapidocr (default; models ship in its wheel), tesseract, paddleocr, or none.
-    `threads`: CPU threads per OCR worker; `workers`: OCR actors (0 = as many as the CPUs allow);
-    `batch_size`: pages per OCR task; one page each (with two tasks queued per actor) keeps every actor busy
-    to the end: rapidocr on 12 pages, 2 actors: 0.37 pages/s at 1 vs 0.24-0.32 at 4 (a 4-page task is ~9 s,
-    so the run's tail waited on one actor);
-    `model_dir`: PaddleOCR's local model folder; `languages`: Tesseract's language packs."""
+    """[ocr]: what reads the text. `backend`: rapidocr (default; models ship in its wheel), tesseract,
+    paddleocr, or none; `model_dir`: PaddleOCR's local model folder; `languages`: Tesseract's language
+    packs; `min_score`: lines read with lower confidence are dropped. How OCR is scheduled (threads per
+    worker = `num_cpus`, actors = `concurrency`, pages per task = `batch_size`) is set in [resources.ocr]
+    like any stage's."""
 
     backend: str = "rapidocr"
-    threads: int = 1
-    workers: int = 0
-    batch_size: int = 1
     model_dir: str = ""
     languages: str = "eng+chi_sim"
     min_score: float = 0.5
+
+    def validate(self) -> None:
+        from pipelines.registry import ocr_backend_names
+
+        names = (*ocr_backend_names(), "none")
+        if self.backend not in names:
+            raise ConfigError(f"backend must be one of {', '.join(names)}, got {self.backend!r}", "backend")
+        if not 0 <= self.min_score <= 1:
+            raise ConfigError(f"min_score must be between 0 and 1, got {self.min_score}", "min_score")
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,9 @@ class BackendUnavailable(StageUnavailable):
 class OcrBackend(ABC):
     name: str
 
-    def __init__(self, config: OcrConfig):
+    def __init__(self, config: OcrConfig, threads: int = 1):
         self.config = config
+        self.threads = threads  # CPU threads of one worker: [resources.ocr] num_cpus
 
     @abstractmethod
     def load(self) -> None:
@@ -69,17 +75,15 @@ class OcrBackend(ABC):
         return self.name
 
 
-def make_backend(config: OcrConfig) -> OcrBackend:
-    """The backend named by `config.backend` (not loaded yet)."""
-    from annotators.ocr.paddle import PaddleBackend
-    from annotators.ocr.rapid import RapidBackend
-    from annotators.ocr.tesseract import TesseractBackend
+def make_backend(config: OcrConfig, threads: int = 1) -> OcrBackend:
+    """The registered backend named by `config.backend` (not loaded yet)."""
+    from pipelines import registry
 
-    backends: dict[str, type[OcrBackend]] = {"rapidocr": RapidBackend, "tesseract": TesseractBackend,
-                                             "paddleocr": PaddleBackend}
-    if config.backend not in backends:
-        raise ValueError(f"unknown OCR backend {config.backend!r} (choose from {', '.join(backends)}, none)")
-    return backends[config.backend](config)
+    entry = registry.entry("ocr", config.backend)
+    if entry is None:
+        raise ValueError(f"unknown OCR backend {config.backend!r} "
+                         f"(choose from {', '.join(registry.ocr_backend_names())}, none)")
+    return entry.cls(config, threads)
 
 
 def rect_box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, ...]:

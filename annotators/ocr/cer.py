@@ -6,14 +6,15 @@ import re
 
 from rapidfuzz.distance import Levenshtein
 
-_CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
-_SPACE_BY_CJK = re.compile(rf"(?<=[{_CJK}]) | (?=[{_CJK}])")
+from filters.textkit import CJK_UNSPACED, collapse_whitespace
+
+_SPACE_BY_CJK = re.compile(rf"(?<={CJK_UNSPACED}) | (?={CJK_UNSPACED})")
 
 
 def normalise(text: str) -> str:
-    """Whitespace collapsed to single spaces, and none beside CJK characters (Chinese is written
-    without spaces; Tesseract puts one between every character): layout is not a reading error."""
-    return _SPACE_BY_CJK.sub("", " ".join(text.split()))
+    """Whitespace collapsed to single spaces, and none beside CJK characters (Chinese and Japanese are
+    written without spaces; Tesseract puts one between every character): layout is not a reading error."""
+    return _SPACE_BY_CJK.sub("", collapse_whitespace(text))
 
 
 def edit_distance(reference: str, hypothesis: str) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from annotators.ocr.backend import BackendUnavailable, OcrBackend, OcrLine
+from pipelines.registry import register_ocr_backend
 
 MODELS = {"det": "PP-OCRv5_server_det", "rec": "PP-OCRv5_server_rec"}
 CACHE = Path.home() / ".paddlex" / "official_models"
@@ -23,6 +24,7 @@ def model_dirs(model_dir: str) -> dict[str, Path]:
     return {role: root / name for role, name in MODELS.items()}
 
 
+@register_ocr_backend("paddleocr")
 class PaddleBackend(OcrBackend):
     name = "paddleocr"
 
@@ -44,7 +46,7 @@ class PaddleBackend(OcrBackend):
             text_detection_model_name=MODELS["det"], text_detection_model_dir=str(dirs["det"]),
             text_recognition_model_name=MODELS["rec"], text_recognition_model_dir=str(dirs["rec"]),
             use_doc_orientation_classify=False, use_doc_unwarping=False, use_textline_orientation=False,
-            cpu_threads=self.config.threads)
+            cpu_threads=self.threads)
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         lines = []

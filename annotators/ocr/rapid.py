@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from annotators.ocr.backend import BackendUnavailable, OcrBackend, OcrLine
+from pipelines.registry import register_ocr_backend
 
 
+@register_ocr_backend("rapidocr")
 class RapidBackend(OcrBackend):
     name = "rapidocr"
 
@@ -20,7 +22,7 @@ class RapidBackend(OcrBackend):
         except ImportError as e:
             raise BackendUnavailable(f"the rapidocr backend needs the rapidocr package ({e}); "
                                      f"run scripts/setup.sh or pip install rapidocr onnxruntime") from None
-        threads = self.config.threads
+        threads = self.threads
         self._engine = RapidOCR(params={
             "Global.log_level": "error",
             "Global.text_score": self.config.min_score,

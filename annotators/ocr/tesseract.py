@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from annotators.ocr.backend import BackendUnavailable, OcrBackend, OcrLine, rect_box
+from pipelines.registry import register_ocr_backend
 
 TESSDATA_DIRS = ("/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata",
                  "/usr/share/tessdata")
@@ -24,11 +25,12 @@ def tessdata_dir() -> Path | None:
     return None
 
 
+@register_ocr_backend("tesseract")
 class TesseractBackend(OcrBackend):
     name = "tesseract"
 
     def load(self) -> None:
-        os.environ.setdefault("OMP_THREAD_LIMIT", str(self.config.threads))  # Tesseract's OpenMP oversubscribes
+        os.environ.setdefault("OMP_THREAD_LIMIT", str(self.threads))  # Tesseract's OpenMP oversubscribes
         try:
             import tesserocr
         except ImportError as e:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipelines.stage import ConfigError
+
 
 @dataclass(frozen=True)
 class DedupConfig:
@@ -27,3 +29,10 @@ class DedupConfig:
     shingle_size: int = 3
     min_text_chars: int = 50
     max_bucket_pairs: int = 64  # members of one LSH bucket compared pairwise; larger buckets are chained
+
+    def validate(self) -> None:
+        if not 0 < self.text_threshold <= 1 or not 0 <= self.image_text_min_jaccard <= 1:
+            raise ConfigError("text_threshold must be in (0, 1] and image_text_min_jaccard in [0, 1]", "text_threshold")
+        if not 0 <= self.max_phash_distance < 64 or self.num_perm < 16 or self.shingle_size < 1:
+            raise ConfigError("max_phash_distance must be in [0, 64), num_perm at least 16, shingle_size at least 1",
+                              "max_phash_distance")

@@ -21,15 +21,15 @@ from datasketch import MinHash
 from PIL import Image
 
 from filters.dedup.config import DedupConfig
+from filters.textkit import CJK_LETTER, collapse_whitespace
 
 PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders differ by <=2 bits, distinct pages by >=86
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]|[^\W_]+")
+_TOKEN = re.compile(rf"{CJK_LETTER}|[^\W_]+")  # each CJK letter is a word
 
 
 def normalise_text(text: str) -> str:
     """The text that exact dedup compares: NFKC, case-folded, whitespace collapsed."""
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return collapse_whitespace(unicodedata.normalize("NFKC", text).casefold())
 
 
 def shingles(text: str, size: int) -> set[bytes]:
@@ -45,10 +45,7 @@ class Signer:
 
     def __init__(self, config: DedupConfig):
         self.config = config
-        self._perm: MinHash | None = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_perm": None}
+        self._perm = MinHash(num_perm=config.num_perm, seed=1, scheme="affine32")
 
     def signature(self, row: dict[str, Any]) -> dict[str, Any]:
         """One sample's fingerprints; fields that do not apply are null."""
@@ -75,8 +72,6 @@ class Signer:
         return sig
 
     def _minhash(self, text: str) -> np.ndarray:
-        if self._perm is None:
-            self._perm = MinHash(num_perm=self.config.num_perm, seed=1, scheme="affine32")
         m = MinHash(num_perm=self.config.num_perm, seed=1, permutations=self._perm.permutations, scheme="affine32")
         m.update_batch(list(shingles(text, self.config.shingle_size)))
         return m.hashvalues.astype(np.uint32)

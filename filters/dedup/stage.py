@@ -7,10 +7,12 @@ import pyarrow as pa
 from filters.dedup import groups
 from filters.dedup.config import DedupConfig
 from filters.dedup.signatures import Signer
+from pipelines.registry import register_stage
 from pipelines.schema import SIG_COL, set_columns
 from pipelines.stage import GlobalStage, Resources
 
 
+@register_stage(order=400, section="dedup", config=DedupConfig)
 class Dedup(GlobalStage):
     """Exact and near-duplicate images and texts across the whole run; the copy kept is deterministic.
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import pymupdf
 
+from filters.textkit import CJK_LETTER, CJK_UNSPACED
 from sources.chart.classify import chart_kind, classify_figure, is_table, vector_features, visible
 
 __all__ = ["FigureRegion", "find_figures", "crop", "classify_figure", "chart_kind", "caption_label", "page_box"]
@@ -64,8 +65,8 @@ _SEP = r"(?=\s|[:：.．|,，、—–-]|$)"
 _EN = re.compile(r"^\s*((?i:figure|fig\.?|table|tab\.|chart|exhibit)\s*(?:\d+|[IVXLC]+)(?:[.\-–]\d+)*[a-z]?)" + _SEP)
 _ZH = re.compile(r"^\s*([图表圖]\s*(?:[0-9０-９]+(?:[.\-－–．][0-9０-９]+)*(?=[\u4e00-\u9fff])|"
                  r"[0-9０-９]+(?:[.\-－–．][0-9０-９]+)*" + _SEP + r"|[一二三四五六七八九十〇]+" + _SEP + "))")
-_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
-_WORD = re.compile(r"[\u4e00-\u9fff]|[^\s\u4e00-\u9fff]+")
+_CJK = re.compile(CJK_UNSPACED)  # joined without a space
+_WORD = re.compile(rf"{CJK_LETTER}|(?:(?!{CJK_LETTER})\S)+")  # each CJK letter is a word
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.stage import Resources, Source, Unit, failure
+from pipelines.registry import register_source
+from pipelines.stage import ConfigError, Resources, Source, Unit, failure
 from sources.chart import synth
 
 
@@ -26,7 +27,18 @@ class ChartConfig:
     types: tuple[str, ...] = synth.CHART_TYPES
     zh_share: float = 0.3
 
+    def validate(self) -> None:
+        unknown = [t for t in self.types if t not in synth.CHART_TYPES]
+        if unknown or not self.types:
+            raise ConfigError(f"types must be a non-empty subset of {', '.join(synth.CHART_TYPES)}; "
+                              f"got {', '.join(unknown) or 'none'}", "types")
+        if not 0.0 <= self.zh_share <= 1.0:
+            raise ConfigError(f"zh_share must be between 0 and 1, got {self.zh_share}", "zh_share")
+        if self.count < 0 or self.per_unit < 1:
+            raise ConfigError(f"count must be >= 0 and per_unit >= 1, got {self.count} and {self.per_unit}", "count")
 
+
+@register_source(section="chart", config=ChartConfig)
 class ChartSource(Source):
     """Generates charts with their tables, plotting code and questions; it reads no input files."""
 
@@ -36,15 +48,6 @@ class ChartSource(Source):
     resources = Resources(num_cpus=1)
 
     def __init__(self, config: ChartConfig = ChartConfig()):
-        unknown = [t for t in config.types if t not in synth.CHART_TYPES]
-        if unknown or not config.types:
-            raise ValueError(f"chart.types must be a non-empty subset of {', '.join(synth.CHART_TYPES)}; "
-                             f"got {', '.join(unknown) or 'none'}")
-        if not 0.0 <= config.zh_share <= 1.0:
-            raise ValueError(f"chart.zh_share must be between 0 and 1, got {config.zh_share}")
-        if config.count < 0 or config.per_unit < 1:
-            raise ValueError(f"chart.count must be >= 0 and chart.per_unit >= 1, got {config.count} "
-                             f"and {config.per_unit}")
         self.config = config
 
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:

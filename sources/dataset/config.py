@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipelines.stage import ConfigError
+
 FORMATS = ("auto", "parquet", "jsonl", "json", "hf")
 
 
@@ -52,3 +54,11 @@ class DatasetConfig:
     license: str = ""
     meta_columns: tuple[str, ...] = ()
     columns: ColumnMap = field(default_factory=ColumnMap)
+
+    def validate(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}", "format")
+        if not self.name or not self.kind:
+            raise ConfigError("name and kind must not be empty", "name")
+        if self.rows_per_unit < 1:
+            raise ConfigError(f"rows_per_unit must be at least 1, got {self.rows_per_unit}", "rows_per_unit")

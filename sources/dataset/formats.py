@@ -30,10 +30,12 @@ class DataFile:
     path: Path
     format: str  # parquet | jsonl | json | hf
     split: str = ""
+    rel: str = ""  # the path under the input root it was found under (set by the source)
 
     @property
     def uri(self) -> str:
-        return self.path.as_uri()
+        """What ids and the `uri` column name it by: its path under its input root, never a machine path."""
+        return self.rel or self.path.name
 
 
 def find_data(raw: str, fmt: str = "auto", split: str = "") -> list[DataFile]:
@@ -43,14 +45,15 @@ def find_data(raw: str, fmt: str = "auto", split: str = "") -> list[DataFile]:
     p = Path(raw).resolve()
     if not p.exists():
         raise FileNotFoundError(f"input {raw} does not exist")
-    if _is_hf(p) and fmt in ("auto", "hf"):
+    if is_saved_dataset(p) and fmt in ("auto", "hf"):
         return _hf_splits(p, split)
     if p.is_dir():
         return _walk(p, fmt)
     return [DataFile(p, fmt if fmt != "auto" else _format_of(p))]
 
 
-def _is_hf(p: Path) -> bool:
+def is_saved_dataset(p: Path) -> bool:
+    """A folder written by Hugging Face `save_to_disk` (one input, never searched inside)."""
     return p.is_dir() and any((p / m).is_file() for m in HF_MARKERS)
 
 
@@ -58,7 +61,7 @@ def _walk(folder: Path, fmt: str) -> list[DataFile]:
     out: list[DataFile] = []
     for child in sorted(folder.iterdir()):
         if child.is_dir():
-            out.extend(_hf_splits(child, "") if _is_hf(child) else _walk(child, fmt))
+            out.extend(_hf_splits(child, "") if is_saved_dataset(child) else _walk(child, fmt))
         elif fmt == SUFFIXES.get(child.suffix.lower()) or (fmt == "auto" and child.suffix.lower() in SUFFIXES
                                                             and child.suffix.lower() != ".json"):
             out.append(DataFile(child, fmt if fmt != "auto" else _format_of(child)))

@@ -10,17 +10,20 @@ cannot be read (or lacks a column the map names) becomes one error row for that 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipelines.stage import InputError, Resources, Source, Unit, failure
-from sources.dataset.config import FORMATS, DatasetConfig
-from sources.dataset.formats import DataFile, columns_of, find_data, plan_ranges, read_range
+from pipelines.registry import register_source
+from pipelines.stage import ConfigError, InputError, Resources, Source, Unit, failure, unique_uri
+from sources.dataset.config import DatasetConfig
+from sources.dataset.formats import DataFile, columns_of, find_data, is_saved_dataset, plan_ranges, read_range
 from sources.dataset.rows import Fields, to_sample
 
 
+@register_source(section="dataset", config=DatasetConfig)
 class DatasetSource(Source):
     """Maps someone else's rows into our schema by the `[dataset]` column map."""
 
@@ -31,13 +34,18 @@ class DatasetSource(Source):
 
     def __init__(self, config: DatasetConfig | None = None):
         config = config or DatasetConfig()
-        if config.format not in FORMATS:
-            raise ValueError(f"dataset.format must be one of {', '.join(FORMATS)}, got {config.format!r}")
-        if not config.name or not config.kind:
-            raise ValueError("dataset.name and dataset.kind must not be empty")
-        if config.rows_per_unit < 1:
-            raise ValueError(f"dataset.rows_per_unit must be at least 1, got {config.rows_per_unit}")
         self.config = config
+
+    @property
+    def sample_source(self) -> str:
+        return self.config.name
+
+    @classmethod
+    def from_config(cls, settings: DatasetConfig, config: Any) -> DatasetSource:
+        if not config.run.inputs:
+            raise ConfigError("--source dataset needs --input PATH (Parquet, JSON Lines, JSON or a save_to_disk "
+                              "folder)", "run.inputs")
+        return cls(settings)
 
     # -- driver side -------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
@@ -49,8 +57,16 @@ class DatasetSource(Source):
         cfg = self.config
         budget: float = math.inf if limit is None else max(0, limit)
         units: list[Unit] = []
+        taken: set[str] = set()
+        uris: dict[Path, str] = {}  # the splits of one saved dataset share its uri
         for raw in inputs:
+            given = Path(raw).resolve()
+            root = given if given.is_dir() and not is_saved_dataset(given) else given.parent
+            self.input_roots = tuple(dict.fromkeys([*self.input_roots, str(root)]))
             for data in find_data(raw, cfg.format, cfg.split):
+                if data.path not in uris:
+                    uris[data.path] = unique_uri(data.path, root, taken)
+                data = dataclasses.replace(data, rel=uris[data.path])
                 if budget <= 0:
                     return units
                 where = f"{data.uri}#{data.split + '/' if data.split else ''}"
@@ -83,7 +99,7 @@ class DatasetSource(Source):
             yield failure(source=cfg.name, uri=unit.uri, locator=unit.locator, stage=self.qualified_name,
                           error_type=p["error"]["type"], message=p["error"]["message"])
             return
-        data = DataFile(Path(p["path"]), p["format"], p["split"])
+        data = DataFile(Path(p["path"]), p["format"], p["split"], unit.uri)
         fields = Fields.resolve(cfg.columns, p["available"])
         base = data.path if data.format == "hf" else data.path.parent  # where relative image paths start
         for locator, raw in read_range(data, p["range"], p["read"]):

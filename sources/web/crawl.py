@@ -21,6 +21,11 @@ its pages come in a stable order, and up to `parallel_sites` sites run at once. 
 
 Everything that is not a page is yielded as a `CrawlError` (one per URL, or one per trap or per
 site that ran out of time or bytes), which the source turns into an errors.parquet row.
+
+Given a `CrawlJournal` (`crawl_state.py`), each site thread writes the outcome of every URL it takes
+off its frontier to the journal before acting on it, and answers from the journal every URL it
+already holds: a crawl cut off by a kill continues where it stopped, and a finished one is
+replayed without any request.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+from sources.web.crawl_state import CrawlJournal
 from sources.web.fetch import HTML_TYPES, FetchError, Response, decode_html, follow, looks_like_html, request
 from sources.web.links import extract_links
 from sources.web.politeness import HostGate
@@ -102,9 +109,11 @@ def check_config(cfg: CrawlConfig) -> None:
         raise ValueError(f"web.crawl.user_agent must name the crawler as product/version, got {cfg.user_agent!r}")
 
 
-def crawl(seeds: Sequence[str], cfg: CrawlConfig) -> Iterator[Found]:
+def crawl(seeds: Sequence[str], cfg: CrawlConfig, journal: CrawlJournal | None = None) -> Iterator[Found]:
     """Crawl from `seeds` and yield each page and each failure as it is found. Closing the
-    generator early stops the site threads at their next request."""
+    generator early stops the site threads at their next request. With a `journal`, outcomes are
+    persisted as they come and those it already holds are replayed instead of fetched; when every
+    site ends by itself the journal is marked finished (and a finished one is replayed offline)."""
     check_config(cfg)
     by_site: dict[str, list[str]] = {}
     out: queue.Queue[Found | None] = queue.Queue(maxsize=256)
@@ -116,7 +125,7 @@ def crawl(seeds: Sequence[str], cfg: CrawlConfig) -> Iterator[Found]:
         by_site.setdefault(site_of(url), []).append(url)
     if not by_site:
         return
-    shared = _Shared(cfg)
+    shared = _Shared(cfg, journal)
     with ThreadPoolExecutor(max_workers=min(cfg.parallel_sites, len(by_site)), thread_name_prefix="crawl") as pool:
         for site_seeds in by_site.values():
             pool.submit(_run_site, _Site(site_seeds, cfg, shared), out)
@@ -126,15 +135,21 @@ def crawl(seeds: Sequence[str], cfg: CrawlConfig) -> Iterator[Found]:
                     yield item
         finally:
             shared.stop.set()  # threads notice within 0.1 s (or at their request's timeout); the pool waits
+    if journal is not None and not shared.failed:
+        journal.finish()
 
 
 class _Shared:
-    """What all site threads of one crawl share: robots.txt per origin, the per-host gate, a stop flag."""
+    """What all site threads of one crawl share: robots.txt per origin, the per-host gate, a stop flag,
+    the journal (if any) and whether it is replayed offline."""
 
-    def __init__(self, cfg: CrawlConfig):
+    def __init__(self, cfg: CrawlConfig, journal: CrawlJournal | None = None):
         self.robots = RobotsCache(cfg.user_agent.split("/")[0].strip())
         self.gate = HostGate()
         self.stop = threading.Event()
+        self.journal = journal
+        self.offline = journal is not None and journal.finished
+        self.failed = False  # a site thread crashed: its crawl did not end by itself
 
 
 class _OutOfTime(Exception):
@@ -148,6 +163,7 @@ def _run_site(site: _Site, out: queue.Queue[Found | None]) -> None:
             if not _put(out, item, stop):
                 return
     except Exception as e:  # a bug here must not hang the crawl: report it against the site
+        site.shared.failed = True
         _put(out, CrawlError(site.seeds[0], "CrawlFailed", f"crawler error: {type(e).__name__}: {e}", 0,
                              site.seeds[0]), stop)
     finally:
@@ -177,31 +193,47 @@ class _Site:
         self.pages = 0
         self.bytes = 0
         self.deadline = 0.0
+        self.key = site_of(seeds[0])  # the journal's name for this site
+        self.started = 0.0  # monotonic time the site's crawl began (earlier sessions' time included)
+        self._seen_now: list[str] = []  # URLs one fetch marked seen, for its journal record
 
     def in_scope(self, url: str) -> bool:
         host = host_of(url)
         return host in self.hosts or any(domain_matches(host, d) for d in self.domains)
 
     def run(self) -> Iterator[Found]:
-        cfg = self.cfg
-        self.deadline = time.monotonic() + cfg.max_site_seconds
+        cfg, journal = self.cfg, self.shared.journal
+        replay = journal.replay(self.key) if journal is not None else {}
+        spent = max((float(r.get("elapsed", 0.0)) for r in replay.values()), default=0.0)
+        self.started = time.monotonic() - spent
+        self.deadline = self.started + cfg.max_site_seconds
         frontier: deque[tuple[str, int, str]] = deque((s, 0, s) for s in dict.fromkeys(self.seeds))
         while frontier and self.pages < cfg.max_pages and not self.shared.stop.is_set():
             if self.bytes >= cfg.max_site_bytes:
                 yield self._budget_error(frontier, "SiteByteLimit", f"the site's {cfg.max_site_bytes:,}-byte limit")
                 break
             url, depth, seed = frontier.popleft()
-            try:
-                resp, redirects = follow(url, self._fetch_page, max_redirects=cfg.max_redirects,
-                                         before=lambda u, hop, depth=depth: self._before(u, hop, depth))
-            except _OutOfTime:
-                frontier.appendleft((url, depth, seed))
-                yield self._budget_error(frontier, "SiteTimeLimit", f"the site's {cfg.max_site_seconds:g}-second limit")
-                break
-            except FetchError as e:
-                yield CrawlError(e.url or url, e.error_type, e.message, depth, seed)
-                continue
-            page = self._page(resp, redirects, depth, seed)
+            record = replay.pop(url, None)
+            if record is not None:  # answered by the journal of an earlier session: no request
+                page = self._replayed(record, depth, seed)
+                if record["kind"] == "stop":
+                    frontier.appendleft((url, depth, seed))
+                    yield page
+                    break
+            elif self.shared.offline:
+                break  # a finished crawl is replayed, never fetched (its journal answers every URL)
+            else:
+                try:
+                    page = self._visit(url, depth, seed)
+                except _OutOfTime:
+                    if self.shared.stop.is_set():
+                        break  # the consumer went away: not a time limit, and nothing to journal
+                    frontier.appendleft((url, depth, seed))
+                    error = self._budget_error(frontier, "SiteTimeLimit",
+                                               f"the site's {cfg.max_site_seconds:g}-second limit")
+                    self._journal(url, depth, seed, error, kind="stop")
+                    yield error
+                    break
             if isinstance(page, CrawlError) or page is None:
                 if page is not None:
                     yield page
@@ -219,6 +251,48 @@ class _Site:
                 yield page
         for example, (seed, depth), message in self.traps.reports():
             yield CrawlError(example, "LinkTrap", message, depth, seed)
+
+    def _visit(self, url: str, depth: int, seed: str) -> Page | CrawlError | None:
+        """Fetch one URL off the frontier (following redirects) and journal its outcome, with what
+        the fetch changed in this site's bookkeeping, before the caller acts on it."""
+        bytes_before, hosts_before = self.bytes, set(self.hosts)
+        self._seen_now = []
+        try:
+            resp, redirects = follow(url, self._fetch_page, max_redirects=self.cfg.max_redirects,
+                                     before=lambda u, hop: self._before(u, hop, depth))
+        except FetchError as e:
+            page: Page | CrawlError | None = CrawlError(e.url or url, e.error_type, e.message, depth, seed)
+        else:
+            page = self._page(resp, redirects, depth, seed)
+        self._journal(url, depth, seed, page, bytes=self.bytes - bytes_before,
+                      hosts=sorted(self.hosts - hosts_before), seen=self._seen_now)
+        return page
+
+    def _journal(self, url: str, depth: int, seed: str, found: Found | None, kind: str = "",
+                 **bookkeeping: Any) -> None:
+        if self.shared.journal is None:
+            return
+        record = {"site": self.key, "at": url, "depth": depth, "seed": seed,
+                  "elapsed": round(time.monotonic() - self.started, 3), **bookkeeping}
+        if isinstance(found, Page):
+            record.update(kind="page", url=found.url, html=found.html, redirects=list(found.redirects))
+        elif isinstance(found, CrawlError):
+            record.update(kind=kind or "error", url=found.url, error_type=found.error_type, message=found.message)
+        else:
+            record.update(kind="duplicate")
+        self.shared.journal.append(record)
+
+    def _replayed(self, record: dict[str, Any], depth: int, seed: str) -> Page | CrawlError | None:
+        """A journaled outcome, with its effect on the site's bookkeeping applied as the fetch applied it."""
+        self.bytes += int(record.get("bytes", 0))
+        self.hosts.update(record.get("hosts", ()))
+        self.seen.update(record.get("seen", ()))
+        kind = record["kind"]
+        if kind == "page":
+            return Page(record["url"], record["html"], depth, seed, tuple(record.get("redirects", ())))
+        if kind in ("error", "stop"):
+            return CrawlError(record["url"], record["error_type"], record["message"], depth, seed)
+        return None
 
     def _page(self, resp: Response, redirects: tuple[str, ...], depth: int, seed: str) -> Page | CrawlError | None:
         """The page a final response holds, an error for a status or type that is not a page, or
@@ -242,6 +316,7 @@ class _Site:
             if url in self.seen:
                 return None  # fetched, or queued, under its own URL
             self.seen.add(url)
+            self._seen_now.append(url)
         if not body.strip():
             return CrawlError(url, "EmptyPage", f"{url}: HTTP {resp.status} with an empty body", depth, seed)
         return Page(url, decode_html(body, resp.charset), depth, seed, redirects)

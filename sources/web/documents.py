@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree
 
-from pipelines.stage import InputError, find_input_files
+from pipelines.stage import InputError, InputFile, find_input_files
 
 DOCUMENT_SUFFIXES = (".html", ".htm", ".xhtml", ".epub")
 
@@ -65,7 +65,7 @@ TEMPLATES: dict[str, PageTemplate] = {t.name: t for t in (
 )}
 
 
-def find_documents(inputs: Sequence[str]) -> list[Path]:
+def find_documents(inputs: Sequence[str]) -> list[InputFile]:
     """HTML and EPUB files as given, and under folders (recursive), in a stable order."""
     return find_input_files(inputs, DOCUMENT_SUFFIXES)
 

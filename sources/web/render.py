@@ -7,7 +7,7 @@ crawled document is served from the crawler's copy (so the page is fetched once 
 shows exactly the text that was crawled), local documents are served from disk under a reserved
 `.invalid` host that never reaches the network, other http(s) requests must pass the crawler's
 address policy, and everything else is refused. Downloads and service workers are blocked, and
-Chromium's background networking is off (`pipelines.browser.LAUNCH_ARGS`).
+Chromium's background networking is off (`sources.web.browser.LAUNCH_ARGS`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipelines.browser import LAUNCH_ARGS, find_browser
 from pipelines.stage import InputError
+from sources.web.browser import LAUNCH_ARGS, find_browser
 
 DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
 CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()

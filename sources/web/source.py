@@ -10,21 +10,26 @@ local HTML or EPUB document (`--input`) it emits book pages (`page`) laid out wi
 
 The crawl (HTTP only, polite, see `crawl.py`) runs on the driver when the run is planned: each
 fetched page becomes a unit carrying its HTML, which the worker's browser renders without fetching
-the page again; each crawl failure becomes a unit that records it in errors.parquet.
+the page again; each crawl failure becomes a unit that records it in errors.parquet. Under the
+runner the crawl is journaled in the output folder (`crawl_state.py`), so a rerun continues it and
+plans the same units from the stored pages instead of crawling again.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.browser import BrowserNotFound, find_browser
+from pipelines.registry import register_source
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import InputError, Resources, Source, StageUnavailable, Unit, failure
+from pipelines.stage import ConfigError, InputError, Resources, Source, StageUnavailable, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
+from sources.web.browser import BrowserNotFound, find_browser
 from sources.web.crawl import CrawlConfig, CrawlError, Page, check_config, crawl
+from sources.web.crawl_state import CrawlJournal
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
 from sources.web.layout import Tile, cut, fixed_cuts, main_text, page_cuts
 from sources.web.render import DOCUMENT_HOST, RenderSettings, renderer_for
@@ -56,7 +61,23 @@ class WebConfig:
     max_document_pages: int = 60
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
 
+    def validate(self) -> None:
+        unknown = [t for t in self.templates if t not in TEMPLATES]
+        if unknown or not self.templates:
+            raise ConfigError(f"templates must name templates from {', '.join(TEMPLATES)}, got {list(self.templates)}",
+                              "templates")
+        if self.max_tiles < 1 or self.viewport_width < 64 or self.viewport_height < 64:
+            raise ConfigError("max_tiles must be at least 1 and the viewport at least 64x64", "max_tiles")
+        bad = [s for s in self.seeds if normalize_url(s) is None]
+        if bad:
+            raise ConfigError(f"seeds: {bad[0]} is not an http(s) URL (absolute http:// or https:// URLs)", "seeds")
+        try:
+            check_config(self.crawl)
+        except ValueError as e:
+            raise ConfigError(str(e).removeprefix("web."), "crawl") from None
 
+
+@register_source(section="web", config=WebConfig)
 class WebSource(Source):
     """Crawls sites (or reads local HTML/EPUB) and renders each page in a per-worker Chromium."""
 
@@ -66,16 +87,6 @@ class WebSource(Source):
     resources = Resources(num_cpus=1)
 
     def __init__(self, config: WebConfig = WebConfig()):
-        unknown = [t for t in config.templates if t not in TEMPLATES]
-        if unknown or not config.templates:
-            raise ValueError(f"web.templates must name templates from {', '.join(TEMPLATES)}, "
-                             f"got {list(config.templates)}")
-        if config.max_tiles < 1 or config.viewport_width < 64 or config.viewport_height < 64:
-            raise ValueError("web.max_tiles must be at least 1 and the viewport at least 64x64")
-        bad = [s for s in config.seeds if normalize_url(s) is None]
-        if bad:
-            raise ValueError(f"--seed {bad[0]}: not an http(s) URL (web.seeds takes absolute http:// or https:// URLs)")
-        check_config(config.crawl)
         self.config = config
 
     def render_settings(self, allow_private: bool | None = None) -> RenderSettings:
@@ -109,14 +120,22 @@ class WebSource(Source):
             crawl_cfg = replace(crawl_cfg, max_pages=min(crawl_cfg.max_pages, limit))
         units: list[Unit] = []
         pages = 0
-        for found in crawl(seeds, crawl_cfg):
-            if isinstance(found, CrawlError):
-                units.append(Unit(f"{found.url}#error={found.error_type}", found.url, 0,
-                                  {"error": {"type": found.error_type, "message": found.message,
-                                             "depth": found.depth, "seed": found.seed}}))
-            elif limit is None or pages < limit:
-                pages += 1
-                units.append(_page_unit(found, crawl_cfg.allow_private))
+        # Under the runner the crawl is journaled in the output folder: a rerun replays what was
+        # fetched (units and sample ids from the stored HTML) and crawls on only where it was cut off.
+        journal = CrawlJournal.open(self.state_dir, seeds, crawl_cfg, limit) if self.state_dir is not None else None
+        try:  # the crawl's threads are stopped (the generator closed) before its journal is closed
+            with closing(crawl(seeds, crawl_cfg, journal)) as crawled:
+                for found in crawled:
+                    if isinstance(found, CrawlError):
+                        units.append(Unit(f"{found.url}#error={found.error_type}", found.url, 0,
+                                          {"error": {"type": found.error_type, "message": found.message,
+                                                     "depth": found.depth, "seed": found.seed}}))
+                    elif limit is None or pages < limit:
+                        pages += 1
+                        units.append(_page_unit(found, crawl_cfg.allow_private))
+        finally:
+            if journal is not None:
+                journal.close()
         # Two redirects to one failing URL give the same error twice; a unit id must be unique (resume).
         unique: dict[str, Unit] = {}
         for unit in units:
@@ -125,26 +144,29 @@ class WebSource(Source):
 
     def _plan_documents(self, inputs: Sequence[str], limit: int | None) -> list[Unit]:
         units: list[Unit] = []
-        for path in find_documents(inputs):
+        found = find_documents(inputs)
+        self.input_roots = tuple(dict.fromkeys(str(f.root) for f in found))
+        for file in found:
+            path, uri = file.path, file.uri  # ids and uris from the path under its input root
             if path.suffix.lower() not in DOCUMENT_SUFFIXES:
-                units.append(Unit(f"{path}#error=unsupported", str(path), 0, {"error": {
+                units.append(Unit(f"{uri}#error=unsupported", uri, 0, {"error": {
                     "type": "UnsupportedDocument",
                     "message": f"{path.name}: not HTML or EPUB (expected {', '.join(DOCUMENT_SUFFIXES)})"}}))
                 continue
-            template = self.config.templates[_stable_hash(str(path)) % len(self.config.templates)]
+            template = self.config.templates[_stable_hash(uri) % len(self.config.templates)]
             try:
                 files = DocumentFiles(path)
                 chapters = files.chapters()
                 files.close()
             except InputError as e:
-                units.append(Unit(f"{path}#error={e.error_type}", str(path), 0,
+                units.append(Unit(f"{uri}#error={e.error_type}", uri, 0,
                                   {"error": {"type": e.error_type, "message": str(e)}}))
                 continue
             for i, chapter in enumerate(chapters):
                 if limit is not None and sum(u.size for u in units) >= limit:
                     return units
-                units.append(Unit(f"{path}#chapter={i}", str(path), 1,
-                                  {"document": True, "chapter": chapter, "template": template}))
+                units.append(Unit(f"{uri}#chapter={i}", uri, 1,
+                                  {"document": True, "path": str(path), "chapter": chapter, "template": template}))
         return units
 
     # -- worker side -------------------------------------------------------------------------------
@@ -210,7 +232,7 @@ class WebSource(Source):
 
         c, p = self.config, unit.params
         tpl = TEMPLATES[p["template"]]
-        files = DocumentFiles(Path(unit.uri))
+        files = DocumentFiles(Path(p["path"]))
         try:
             url = f"http://{DOCUMENT_HOST}/{p['chapter']}"
             with renderer_for(self.render_settings()).visit(url, resolver=files.read, style=tpl.css(),
@@ -227,7 +249,7 @@ class WebSource(Source):
         finally:
             files.close()
         content = f"{p['chapter']}:{p['template']}".encode()
-        meta = {"document": Path(unit.uri).name, "chapter": p["chapter"], "template": p["template"],
+        meta = {"document": Path(p["path"]).name, "chapter": p["chapter"], "template": p["template"],
                 "title": dom["title"], "dom_truncated": dom["truncated"], "pages": len(tiles)}
         for tile in tiles:
             if not tile.blocks:

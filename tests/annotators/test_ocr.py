@@ -137,8 +137,8 @@ def test_build_with_an_unavailable_ocr_backend_stops_before_work_with_one_line(t
     assert proc.stderr.startswith("error: PaddleOCR models not found") and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_eval_ocr_reports_cer_per_document_and_overall(tmp_path):
-    from pipelines.eval_ocr import main
+def test_ocr_eval_reports_cer_per_document_and_overall(tmp_path):
+    from annotators.ocr.eval import main
     from tests.pdfs import text_pdf
 
     pdf = text_pdf(tmp_path / "known.pdf", [ENGLISH, "A second page about ferries and rivers."])

@@ -96,6 +96,34 @@ def test_pii_finds_chinese_phone_numbers():
     assert out["text"] == "联系电话：<PHONE>，办公室 <PHONE>，邮箱 <EMAIL>"
 
 
+def test_pii_is_replaced_in_messages_table_and_code_and_counted():
+    row = {"id": "x", "kind": "text", "keep": True, "meta": json.dumps({"source_page": 3}),
+           "messages": [{"role": "user", "content": "My number is 415-555-0100, call me."},
+                        {"role": "assistant", "content": "I will write to ana.silva@example.org instead."},
+                        {"role": "user", "content": None}],
+           "table": "name,phone,email\nAna,+44 20 7946 0958,ana@example.org\nRegion 1,1204,560\n",
+           "code": "SERVER = '10.0.0.12'  # owner: bo@example.com\n"}
+    out = PiiScrubber().process(to_table([row])).to_pylist()[0]
+    assert [m["content"] for m in out["messages"]] == ["My number is <PHONE>, call me.",
+                                                       "I will write to <EMAIL> instead.", None]
+    assert [m["role"] for m in out["messages"]] == ["user", "assistant", "user"]
+    assert out["table"] == "name,phone,email\nAna,<PHONE>,<EMAIL>\nRegion 1,1204,560\n"
+    assert out["code"] == "SERVER = '<IP>'  # owner: <EMAIL>\n"
+    assert out["quality"]["pii_count"] == 6 and out["keep"] is True
+    assert json.loads(out["meta"]) == {"source_page": 3, "pii": {"email": 3, "ip": 1, "phone": 2}}
+
+
+def test_pii_leaves_messages_table_and_code_without_personal_data_unchanged():
+    row = {"id": "x", "kind": "text", "keep": True, "meta": json.dumps({"source_page": 3}),
+           "messages": [{"role": "user", "content": "What was revenue in 2024?"},
+                        {"role": "assistant", "content": "1,204 (version 1.2.3.4.5, ISBN 978-3-16-148410-0)."}],
+           "table": "year,revenue\n2023,1204\n2024,2330\n", "code": "x = 3.14159\nprint(x)\n"}
+    out = PiiScrubber().process(to_table([row])).to_pylist()[0]
+    assert {k: out[k] for k in ("messages", "table", "code", "meta")} == {k: row[k] for k in
+                                                                         ("messages", "table", "code", "meta")}
+    assert out["quality"]["pii_count"] == 0 and out["keep"] is True
+
+
 def test_agreement_fails_pages_whose_ocr_disagrees_with_the_text_layer():
     base = {"kind": "page", "keep": True, "text": PROSE, "ocr_text": "..."}
     rows = [dict(base, id="ok", quality={"ocr_cer": 0.03}), dict(base, id="bad", quality={"ocr_cer": 0.8}),

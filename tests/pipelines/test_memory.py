@@ -6,14 +6,11 @@ modest version that runs in CI.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from bench.memory import PssSampler
 from pipelines.config import Config, to_dict
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
@@ -22,38 +19,11 @@ from sources.corpus.make import make
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 
-class PeakPss:
-    """Samples the summed PSS (shared pages split between their users, so the object store counts once)
-    of this process and its descendants, which are the local Ray instance's processes and workers."""
-
-    def __init__(self, every: float = 0.1):
-        self.every, self.peak = every, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-            self.peak = max(self.peak, total)
-            time.sleep(self.every)
-
-    def __enter__(self) -> PeakPss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def build(corpus: Path, out: Path) -> tuple[int, int]:
     cfg = (Config().replace("run", inputs=(str(corpus),), filters=False, shard_rows=100)
            .replace("ocr", backend="none").replace("dedup", enabled=False).replace("pdf", figures=False))
-    with PeakPss() as mem:
+    # PSS of this process and its descendants, which are the local Ray instance's processes and workers.
+    with PssSampler(every=0.1) as mem:
         result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, shard_rows=100,
                                                      fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
     return result.items, mem.peak

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.browser import LAUNCH_ARGS, find_browser
 from pipelines.report import build_report, main
+from sources.web.browser import LAUNCH_ARGS, find_browser
 from tests.conftest import REPO
 
 ARTIFACTS = Path(os.environ.get("VLFORGE_ARTIFACTS", REPO / ".artifacts"))

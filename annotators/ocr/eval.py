@@ -1,4 +1,4 @@
-"""`python -m pipelines.eval_ocr --input PDFS [--pages N] [--json FILE] [--ocr BACKEND]`: OCR accuracy.
+"""`python -m annotators.ocr.eval --input PDFS [--pages N] [--json FILE] [--ocr BACKEND]`: OCR accuracy.
 
 Renders pages that have a text layer exactly as the PDF source does, reads them with the chosen
 OCR backend in reading order, and reports the character error rate against the text layer
@@ -57,7 +57,7 @@ def evaluate(inputs: list[str], backend: str = "rapidocr", pages: int | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m pipelines.eval_ocr", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m annotators.ocr.eval", description=__doc__.split("\n")[0])
     p.add_argument("--input", action="append", metavar="PATH", help="PDF file or folder; default: the embedded corpus")
     p.add_argument("--pages", type=int, metavar="N", help="at most N pages per document")
     p.add_argument("--json", metavar="FILE", help="write the result as JSON")
