@@ -90,8 +90,7 @@ def extraction(copies: int) -> None:
         cfg = cfg.replace("pdf", figures=figures).replace("dedup", enabled=False)
         cfg = cfg.replace("tagger", classify=False).replace("instructions", enabled=False)
         out = Path(tempfile.mkdtemp(prefix="vlf-bench-fig-out-"))
-        result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fingerprint=str(figures),
-                                                     config=to_dict(cfg)))
+        result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out))
         speeds[figures] = result.items_per_second
         kinds = result.stats.get("kept_by_kind", {})
         print(f"pdf pipeline, figures={'on' if figures else 'off'}: {result.items_per_second:.1f} pages/s, "

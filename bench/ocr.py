@@ -27,7 +27,7 @@ from annotators.ocr.backend import OcrConfig  # noqa: E402
 from annotators.ocr.eval import evaluate  # noqa: E402
 from annotators.ocr.stage import OcrStage, decode_rgb  # noqa: E402
 from pipelines import ray_env  # noqa: E402
-from pipelines.config import Config, to_dict  # noqa: E402
+from pipelines.config import Config  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
 from pipelines.runner import RunOptions, run  # noqa: E402
 from sources.corpus.make import make  # noqa: E402
@@ -38,7 +38,7 @@ _stage: OcrStage | None = None
 
 def _init(backend: str) -> None:
     global _stage
-    _stage = OcrStage(OcrConfig(backend=backend, threads=1))
+    _stage = OcrStage(OcrConfig(backend=backend))
     _stage.setup()
 
 
@@ -60,11 +60,10 @@ def pipeline(corpus: Path, backend: str, workers: int) -> float:
 
     ray_env.connect(num_cpus=workers)
     # The same images as the plain loop: pages only (no figure crops, no text-only samples).
-    cfg = (Config().replace("run", inputs=(str(corpus),), filters=False).replace("ocr", backend=backend, threads=1)
+    cfg = (Config().replace("run", inputs=(str(corpus),), filters=False).replace("ocr", backend=backend)
            .replace("pdf", figures=False, text_samples=False).replace("dedup", enabled=False))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-ocr-"))
-    result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
-                                                 fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+    result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     return result.items_per_second
 
@@ -86,11 +85,10 @@ def pipeline_on_images(pages: Path, backend: str, workers: int) -> float:
 
     ray_env.connect(num_cpus=workers)
     cfg = (Config().replace("run", source="dataset", inputs=(str(pages),), filters=False)
-           .replace("ocr", backend=backend, threads=1).replace("dedup", enabled=False)
+           .replace("ocr", backend=backend).replace("dedup", enabled=False)
            .replace("dataset", kind="page", rows_per_unit=2))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-ocr-"))
-    result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
-                                                 fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+    result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     return result.items_per_second
 

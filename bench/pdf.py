@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.memory import PssSampler, own_tree  # noqa: E402
 from pipelines import ray_env  # noqa: E402
-from pipelines.config import Config, to_dict  # noqa: E402
+from pipelines.config import Config  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
 from pipelines.runner import RunOptions, run  # noqa: E402
 from sources.corpus.make import make  # noqa: E402
@@ -71,8 +71,7 @@ def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float
     cfg = cfg.replace("ocr", backend="none")  # OCR has its own benchmark, bench/ocr.py
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
     with PssSampler(driver_and_ray) as mem:
-        result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fresh=True,
-                                                     fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+        result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     return result.items_per_second, mem.peak
 

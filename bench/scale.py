@@ -102,7 +102,7 @@ def _init(backend: str) -> None:
     from annotators.ocr.backend import OcrConfig
     from annotators.ocr.stage import OcrStage
 
-    _ocr = OcrStage(OcrConfig(backend=backend, threads=1))
+    _ocr = OcrStage(OcrConfig(backend=backend))
     _ocr.setup()
 
 

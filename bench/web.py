@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.memory import PssSampler  # noqa: E402
 from pipelines import ray_env  # noqa: E402
-from pipelines.config import Config, to_dict  # noqa: E402
+from pipelines.config import Config  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
 from pipelines.runner import RunOptions, run  # noqa: E402
 from pipelines.shards import read_shards  # noqa: E402
@@ -139,8 +139,7 @@ def pipeline(seed: str, pages: int, workers: int) -> tuple[float, float, Browser
            .replace("dedup", enabled=False).replace("web", seeds=(seed,), crawl=crawl_cfg))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
     with BrowserMemory() as mem:
-        result = run(build_pipeline(cfg), RunOptions(out=out, fresh=True, fingerprint=cfg.fingerprint(),
-                                                     config=to_dict(cfg)))
+        result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     kinds = read_shards(out, "shards").column("kind").to_pylist()
     shots = sum(k in ("screenshot", "tile") for k in kinds)

@@ -127,7 +127,7 @@ def configure(args: argparse.Namespace) -> Any:
         return cfg.validate()
     except ConfigError as e:
         flag = next((f.flag for f in FLAGS if f.key == e.key and getattr(args, f.key.replace(".", "__")) is not None),
-                    None)
+                    "--seed" if e.key in ("web.seeds", "chart.seed") and args.seed else None)
         raise ConfigError(f"{flag} ({e})" if flag else str(e), e.key) from None
 
 

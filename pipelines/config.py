@@ -153,6 +153,9 @@ def _validate(obj: Any, prefix: str) -> None:
         if isinstance(value, tuple):
             for i, item in enumerate(value):
                 _validate(item, f"{prefix}{f.name}[{i}].")
+        elif isinstance(value, dict):  # [resources.<stage>]
+            for k, item in value.items():
+                _validate(item, f"{prefix}{f.name}.{k}.")
         else:
             _validate(value, f"{prefix}{f.name}.")
 

@@ -164,3 +164,10 @@ def quality_scores() -> tuple[str, ...]:
 def build(e: Entry, section_config: Any) -> Any:
     """An instance of a registered class from its section's settings."""
     return e.cls(section_config) if e.config is not None else e.cls()
+
+
+def unregister(kind: str, name: str) -> None:
+    """Forget a registered class (a test's throwaway stage); derived views rebuild on next use."""
+    global _generation
+    if _entries.pop((kind, name), None) is not None:
+        _generation += 1

@@ -33,7 +33,16 @@ MAX_ROWS = 200_000  # rows read for the distributions
 SCAN_ROWS = 20_000  # rows (with images) looked through for thumbnails, OCR examples and rejects
 THUMBS_PER_GROUP = 4
 THUMB_SIDE = 320
-HIST_SCORES = ("megapixels", "pixel_std", "blur", "text_chars", "lang_score", "quality_prob", "ocr_cer")
+
+
+def headline_scores() -> tuple[str, ...]:
+    """The scores the card plots: each registered stage's first declared score (a new filter's shows up
+    by itself), besides the OCR confidence, which has a plot of its own."""
+    from pipelines import registry
+
+    firsts = (e.scores[0] for e in registry.entries("stage") if e.scores)
+    return tuple(dict.fromkeys(s for s in firsts if s != "ocr_conf"))
+
 
 
 def build_report(out: str | Path) -> Path:
@@ -186,6 +195,7 @@ def _histograms(columns: pa.Table) -> str:
     import matplotlib.pyplot as plt
 
     rows = columns.to_pylist()
+    scores = headline_scores()
     series: dict[str, list[float]] = {}
     for r in rows:
         if r.get("width") and r.get("height"):
@@ -194,7 +204,7 @@ def _histograms(columns: pa.Table) -> str:
         q = r.get("quality") or {}
         if q.get("ocr_conf") is not None:
             series.setdefault("OCR confidence", []).append(q["ocr_conf"])
-        for name in HIST_SCORES:
+        for name in scores:
             if q.get(name) is not None:
                 series.setdefault(f"quality.{name}", []).append(q[name])
     if not series:

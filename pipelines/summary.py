@@ -40,11 +40,25 @@ def print_summary(result: RunResult, console: Console | None = None,
     startup = result.seconds - result.work_seconds
     t.add_row("time", f"{result.seconds:.1f} s ({startup:.1f} s of it Ray start-up and planning)")
     console.print(t)
+    if s.get("stages"):
+        console.print(_stages_table(s["stages"]))
     if s.get("funnel"):
         console.print(_funnel_table(s["funnel"]))
     if use_cases:
         console.print(_coverage_table(s.get("kept_by_tag", {}), use_cases))
     console.print(f"output: {result.out.resolve()}  (shards/, errors.parquet, manifest.json, stats.json)")
+
+
+def _stages_table(stages: dict[str, dict]) -> Table:
+    """Per stage, in pipeline order: rows in and out, dropped, errors, worker CPU seconds, setups."""
+    t = Table(title="stages (this output, all runs)", title_justify="left")
+    t.add_column("stage")
+    for name in ("rows in", "rows out", "dropped", "errors", "CPU s", "setups"):
+        t.add_column(name, justify="right")
+    for name, c in stages.items():
+        t.add_row(name, str(c["rows_in"]), str(c["rows_out"]), str(c["dropped"]), str(c["errors"]),
+                  f"{c['seconds']:.2f}", str(c["setups"]), style="red" if c["errors"] else None)
+    return t
 
 
 def _funnel_table(funnel: dict) -> Table:

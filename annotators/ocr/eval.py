@@ -9,6 +9,7 @@ OCR backend in reading order, and reports the character error rate against the t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -28,11 +29,13 @@ from sources.pdf import EMBEDDED_CORPUS, PdfConfig, PdfSource, find_pdfs
 def evaluate(inputs: list[str], backend: str = "rapidocr", pages: int | None = None, dpi: int = 144,
              threads: int = 2) -> dict[str, Any]:
     """CER of `backend` on up to `pages` text-layer pages of each input PDF."""
-    stage = OcrStage(OcrConfig(backend=backend, threads=threads))
+    stage = OcrStage(OcrConfig(backend=backend))
+    stage.resources = dataclasses.replace(stage.resources, num_cpus=threads)  # the backend's threads
     stage.setup()
     source = PdfSource(PdfConfig(dpi=dpi, text_samples=False))
     documents, total_edits, total_chars, total_pages, seconds = [], 0, 0, 0, 0.0
-    for path in find_pdfs(inputs):
+    for file in find_pdfs(inputs):
+        path = file.path
         edits = chars = n = 0
         for unit in source.plan([str(path)]):
             try:
@@ -49,7 +52,7 @@ def evaluate(inputs: list[str], backend: str = "rapidocr", pages: int | None = N
                 chars += len(normalise(row["text"]))
                 n += 1
         if n:
-            documents.append({"uri": path.as_uri(), "pages": n, "chars": chars, "cer": edits / chars})
+            documents.append({"uri": file.uri, "pages": n, "chars": chars, "cer": edits / chars})
             total_edits, total_chars, total_pages = total_edits + edits, total_chars + chars, total_pages + n
     return {"backend": stage.backend.version(), "overall_cer": total_edits / total_chars if total_chars else 0.0,
             "pages": total_pages, "seconds_per_page": seconds / total_pages if total_pages else 0.0,

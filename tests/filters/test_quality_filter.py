@@ -16,6 +16,7 @@ def test_spam_is_dropped_prose_is_kept_and_images_are_not_judged():
     stage = QualityFilter()
     stage.preflight()
     worker_copy = pickle.loads(pickle.dumps(stage))  # what a Ray worker receives: the model travels inside
+    worker_copy.setup()  # once per worker process, by the runner
     rows = [{"id": "en", "kind": "text", "text": PROSE_EN, "keep": True},
             {"id": "zh", "kind": "text", "text": PROSE_ZH, "keep": True},
             {"id": "page", "kind": "page", "text": SPAM[0], "keep": True},

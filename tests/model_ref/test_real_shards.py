@@ -9,7 +9,7 @@ import pytest
 from model_ref import train as trainer
 from model_ref.generate import Generator
 from model_ref.metrics import read_metrics
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from pipelines.shards import read_shards
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 def test_three_stages_train_on_a_chart_build_and_the_model_answers_about_a_chart(tmp_path):
     cfg = (Config().replace("run", source="chart").replace("chart", count=16, per_unit=8)
            .replace("ocr", backend="none"))
-    run(build_pipeline(cfg), RunOptions(out=tmp_path / "chart", fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+    run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "chart"))
     out = tmp_path / "ckpt"
     assert trainer.main(["--data", str(tmp_path / "chart"), "--stage", "all", "--steps", "3", "--out", str(out),
                          "--batch-size", "4", "--workers", "0", "--eval-batches", "1"]) == 0

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pymupdf
 import pytest
 
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from pipelines.shards import read_shards
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 
 def build(inputs, out, **run_changes):
     cfg = Config().replace("run", inputs=tuple(str(i) for i in inputs), **run_changes).replace("ocr", backend="none")
-    opts = RunOptions(out=out, inputs=cfg.run.inputs, fingerprint=cfg.fingerprint(), config=to_dict(cfg),
-                      write_rejects=cfg.run.write_rejects)
+    opts = RunOptions.from_config(cfg, out=out)
     return run(build_pipeline(cfg), opts)
 
 
@@ -106,6 +105,6 @@ def test_the_global_pass_is_idempotent_and_the_kept_copy_never_changes(tmp_path,
 def test_dedup_can_be_turned_off(tmp_path, dup_corpus):
     cfg = Config().replace("run", inputs=(str(dup_corpus),)).replace("ocr", backend="none")
     cfg = cfg.replace("dedup", enabled=False)
-    opts = RunOptions(out=tmp_path / "o", inputs=cfg.run.inputs, fingerprint=cfg.fingerprint(), config=to_dict(cfg))
+    opts = RunOptions.from_config(cfg, out=tmp_path / "o")
     result = run(build_pipeline(cfg), opts)
     assert "dedup" not in result.stats and not (tmp_path / "o" / "duplicates.parquet").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.memory import PssSampler
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from sources.corpus.make import make
@@ -24,8 +24,7 @@ def build(corpus: Path, out: Path) -> tuple[int, int]:
            .replace("ocr", backend="none").replace("dedup", enabled=False).replace("pdf", figures=False))
     # PSS of this process and its descendants, which are the local Ray instance's processes and workers.
     with PssSampler(every=0.1) as mem:
-        result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, shard_rows=100,
-                                                     fingerprint=cfg.fingerprint(), config=to_dict(cfg)))
+        result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, shard_rows=100))
     return result.items, mem.peak
 
 

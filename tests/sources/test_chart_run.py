@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from pipelines.shards import read_shards
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 
 def test_a_chart_build_gives_every_chart_its_table_code_questions_and_tags(tmp_path):
     cfg = Config().replace("run", source="chart").replace("chart", count=12, per_unit=5).replace("ocr", backend="none")
-    result = run(build_pipeline(cfg), RunOptions(out=tmp_path / "out", fingerprint=cfg.fingerprint(),
-                                                 config=to_dict(cfg)))
+    result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "out"))
     rows = read_shards(tmp_path / "out").to_pylist()
     assert result.stats["errors"] == 0 and len(rows) == 12 and len({r["id"] for r in rows}) == 12
     for r in rows:

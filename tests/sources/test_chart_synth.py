@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipelines.config import config_class
 from pipelines.schema import ERROR_COL, to_table
 from pipelines.stage import InputError
 from sources.chart import synth
@@ -279,7 +280,8 @@ def test_a_failing_seed_becomes_one_error_row_and_the_rest_are_kept(monkeypatch)
 
 
 def test_bad_settings_are_refused_with_the_key_named():
+    cfg = config_class()()
     with pytest.raises(ValueError, match="chart.types"):
-        ChartSource(ChartConfig(types=("bar", "radar")))
+        cfg.replace("chart", types=("bar", "radar")).validate()
     with pytest.raises(ValueError, match="chart.zh_share"):
-        ChartSource(ChartConfig(zh_share=1.5))
+        cfg.replace("chart", zh_share=1.5).validate()

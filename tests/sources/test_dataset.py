@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageDraw
 
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from pipelines.shards import read_shards
@@ -151,8 +151,7 @@ def test_a_dataset_build_keeps_every_good_row_and_records_every_bad_one(tmp_path
     cfg = cfg.replace("dataset", columns=ColumnMap(image="img", question="question", answer="answer"))
     # Two inputs, one map: the JSONL rows have no 'img' column, so each is an error naming it.
     out = tmp_path / "out"
-    result = run(build_pipeline(cfg), RunOptions(out=out, inputs=cfg.run.inputs, fingerprint=cfg.fingerprint(),
-                                                 config=to_dict(cfg)))
+    result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out))
     shards = read_shards(out).to_pylist()
     assert sorted(r["locator"] for r in shards) == ["row=0", "row=1", "row=3"]
     assert all("analysis.data_chart" in r["tags"] and r["messages"][0]["content"].startswith("<image>") for r in shards)

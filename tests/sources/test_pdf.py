@@ -8,6 +8,7 @@ import pymupdf
 import pytest
 from PIL import Image
 
+from pipelines.config import config_class
 from pipelines.schema import ERROR_COL
 from sources.pdf import PdfConfig, PdfSource, find_pdfs
 from tests.pdfs import text_pdf
@@ -55,7 +56,7 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
     text_pdf(tmp_path / "a" / "b" / "deep.pdf", ["x"])
     text_pdf(tmp_path / "a" / "top.PDF", ["x"])
     (tmp_path / "a" / "notes.txt").write_text("not a pdf")
-    assert [p.name for p in find_pdfs([str(tmp_path)])] == ["deep.pdf", "top.PDF"]
+    assert [f.uri for f in find_pdfs([str(tmp_path)])] == ["a/b/deep.pdf", "a/top.PDF"]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_pdfs([str(tmp_path / "missing")])
 
@@ -114,4 +115,4 @@ def test_a_repaired_pdf_is_recorded_and_its_recovered_pages_kept(tmp_path):
 
 def test_an_unknown_image_format_is_refused_naming_the_key():
     with pytest.raises(ValueError, match="pdf.image_format must be png or jpeg, got 'gif'"):
-        PdfSource(PdfConfig(image_format="gif"))
+        config_class()().replace("pdf", image_format="gif").validate()

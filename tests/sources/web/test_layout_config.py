@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipelines.config import Config, load
-from sources.web.crawl import CrawlConfig
+from pipelines.config import Config, config_class, load
 from sources.web.layout import cut, fixed_cuts, main_text, page_cuts
-from sources.web.source import WebConfig, WebSource
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -60,12 +58,13 @@ def test_main_text_prefers_the_main_region():
 
 
 def test_web_settings_are_checked_at_start():
+    cfg = config_class()()
     with pytest.raises(ValueError, match="web.templates"):
-        WebSource(WebConfig(templates=("gothic",)))
+        cfg.replace("web", templates=("gothic",)).validate()
     with pytest.raises(ValueError, match="not an http"):
-        WebSource(WebConfig(seeds=("example.org",)))
-    with pytest.raises(ValueError, match="max_pages"):
-        WebSource(WebConfig(crawl=CrawlConfig(max_pages=0)))
+        cfg.replace("web", seeds=("example.org",)).validate()
+    with pytest.raises(ValueError, match="web.crawl.max_pages"):
+        cfg.replace("web.crawl", max_pages=0).validate()
 
 
 def test_the_shipped_web_config_states_the_defaults():

@@ -47,4 +47,4 @@ def test_a_loopback_seed_is_refused_without_allow_private_and_bad_seeds_stop_the
     errors = pq.read_table(tmp_path / "o" / "errors.parquet").to_pylist()
     assert [e["error_type"] for e in errors] == ["PrivateAddress"] and "--allow-private" in errors[0]["message"]
     bad = build("--seed", "ftp://example.org/", "--out", str(tmp_path / "p"))
-    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --seed ftp://example.org/")
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --seed (web.seeds: ftp://example.org/")

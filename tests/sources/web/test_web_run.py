@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.config import Config, to_dict
+from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
 from pipelines.shards import read_shards
@@ -46,8 +46,7 @@ def test_a_crawl_builds_screenshots_and_records_every_failure(tmp_path):
         crawl = CrawlConfig(allow_private=True, delay=0.0, timeout=1.0, max_depth=20, max_query_variants=3)
         cfg = (Config().replace("run", source="web", filters=False).replace("ocr", backend="none")
                .replace("web", seeds=(site.url + "/",), crawl=crawl))
-        result = run(build_pipeline(cfg), RunOptions(out=tmp_path / "out", fingerprint=cfg.fingerprint(),
-                                                     config=to_dict(cfg)))
+        result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "out"))
     rows = read_shards(tmp_path / "out").to_pylist()
     errors = pq.read_table(tmp_path / "out" / "errors.parquet").to_pylist()
     assert sorted(e["error_type"] for e in errors) == ["Http404", "LinkTrap", "NotHtml", "RedirectLoop",
