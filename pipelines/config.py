@@ -55,9 +55,12 @@ class RunSettings:
             raise ConfigError(f"num_cpus must be at least 1, got {self.num_cpus}", "num_cpus")
         if not 0 < self.max_error_share <= 1:
             raise ConfigError(f"max_error_share must be in (0, 1], got {self.max_error_share}", "max_error_share")
+        if self.source == "mix" and self.inputs:
+            raise ConfigError("inputs: --input does not apply to a mix: give each [[mix.sources]] entry its own "
+                              "inputs", "inputs")
         for raw in self.inputs:
             if not Path(raw).exists():
-                raise ConfigError(f"input {raw} does not exist", "inputs")
+                raise ConfigError(f"inputs: {raw} does not exist", "inputs")
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,20 @@ def source_names() -> tuple[str, ...]:
     return registry.source_names()
 
 
+def _validate_mix_entry(entry: Any) -> None:
+    """The checks of one [[mix.sources]] entry (the error is prefixed with `mix.sources[i].`)."""
+    names = [n for n in source_names() if n != "mix"]
+    if entry.source not in names:
+        raise ConfigError(f"source: unknown source {entry.source!r} (available: {', '.join(names)})", "source")
+    if not entry.weight > 0:
+        raise ConfigError(f"weight must be above 0, got {entry.weight}", "weight")
+    if entry.limit is not None and entry.limit < 1:
+        raise ConfigError(f"limit must be at least 1, got {entry.limit}", "limit")
+    for raw in entry.inputs:
+        if not Path(raw).exists():
+            raise ConfigError(f"inputs: {raw} does not exist", "inputs")
+
+
 _classes: dict[tuple[Any, ...], type] = {}
 
 
@@ -197,7 +214,7 @@ def config_class() -> type:
         ("weight", float, field(default=1.0)),
         ("limit", int | None, field(default=None)),
         *[(name, cls | None, field(default=None)) for name, cls in source_sections.items()],
-    ], frozen=True)
+    ], frozen=True, namespace={"validate": _validate_mix_entry})
     entry_cls.__doc__ = (
         "One [[mix.sources]] entry: a source, its inputs, and how much of the mix it makes. `weight` is the "
         "entry's share of `run.limit` items when a total is set (what an entry lacks goes to the others); "

@@ -61,9 +61,6 @@ class MixSource(Source):
         """Every [[mix.sources]] entry's source, built from its own section (or the entry's table)."""
         from pipelines.recipes import source_for
 
-        if config.run.inputs:
-            raise ConfigError("--input does not apply to a mix: give each [[mix.sources]] entry its own inputs",
-                              "run.inputs")
         if not config.mix.sources:
             raise ConfigError("run.source = 'mix' needs [[mix.sources]] entries (source, inputs, weight)", "mix")
         members = []

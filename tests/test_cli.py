@@ -77,7 +77,7 @@ def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--source", "pdf", "--input", "/no/such/folder"], "input /no/such/folder does not exist"),
+    (["--source", "pdf", "--input", "/no/such/folder"], "--input (run.inputs: /no/such/folder does not exist)"),
     (["--source", "pdf", "--dpi", "0"], "--dpi (pdf.dpi must be between 18 and 1200, got 0)"),
     (["--source", "pdf", "--config", "/no/such.toml"], "config file /no/such.toml does not exist"),
 ])

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.stage import ConfigError
 from sources.web.crawl_state import CrawlJournal
 from sources.web.fetch import HTML_TYPES, FetchError, Response, decode_html, follow, looks_like_html, request
 from sources.web.links import extract_links
@@ -69,6 +70,20 @@ class CrawlConfig:
     max_query_variants: int = 20  # distinct query strings on one path before it counts as a link trap
     parallel_sites: int = 8
 
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting out of range (Config.validate prefixes web.crawl.)."""
+        for name in ("max_pages", "max_page_bytes", "max_site_bytes", "max_query_variants", "parallel_sites"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}", name)
+        for name in ("max_depth", "max_redirects", "delay", "max_crawl_delay"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}", name)
+        if self.timeout <= 0 or self.max_site_seconds <= 0:
+            raise ConfigError("timeout and max_site_seconds must be positive", "timeout")
+        if not self.user_agent.strip() or "/" not in self.user_agent:
+            raise ConfigError(f"user_agent must name the crawler as product/version, got {self.user_agent!r}",
+                              "user_agent")
+
 
 @dataclass(frozen=True)
 class Page:
@@ -95,26 +110,12 @@ class CrawlError:
 Found = Page | CrawlError
 
 
-def check_config(cfg: CrawlConfig) -> None:
-    """Raise ValueError naming the first setting out of range."""
-    for name in ("max_pages", "max_page_bytes", "max_site_bytes", "max_query_variants", "parallel_sites"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"web.crawl.{name} must be at least 1, got {getattr(cfg, name)}")
-    for name in ("max_depth", "max_redirects", "delay", "max_crawl_delay"):
-        if getattr(cfg, name) < 0:
-            raise ValueError(f"web.crawl.{name} must not be negative, got {getattr(cfg, name)}")
-    if cfg.timeout <= 0 or cfg.max_site_seconds <= 0:
-        raise ValueError("web.crawl.timeout and web.crawl.max_site_seconds must be positive")
-    if not cfg.user_agent.strip() or "/" not in cfg.user_agent:
-        raise ValueError(f"web.crawl.user_agent must name the crawler as product/version, got {cfg.user_agent!r}")
-
-
 def crawl(seeds: Sequence[str], cfg: CrawlConfig, journal: CrawlJournal | None = None) -> Iterator[Found]:
     """Crawl from `seeds` and yield each page and each failure as it is found. Closing the
     generator early stops the site threads at their next request. With a `journal`, outcomes are
     persisted as they come and those it already holds are replayed instead of fetched; when every
     site ends by itself the journal is marked finished (and a finished one is replayed offline)."""
-    check_config(cfg)
+    cfg.validate()
     by_site: dict[str, list[str]] = {}
     out: queue.Queue[Found | None] = queue.Queue(maxsize=256)
     for raw in seeds:

@@ -28,7 +28,7 @@ from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, Resources, Source, StageUnavailable, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
 from sources.web.browser import BrowserNotFound, find_browser
-from sources.web.crawl import CrawlConfig, CrawlError, Page, check_config, crawl
+from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
 from sources.web.crawl_state import CrawlJournal
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
 from sources.web.layout import Tile, cut, fixed_cuts, main_text, page_cuts
@@ -71,10 +71,6 @@ class WebConfig:
         bad = [s for s in self.seeds if normalize_url(s) is None]
         if bad:
             raise ConfigError(f"seeds: {bad[0]} is not an http(s) URL (absolute http:// or https:// URLs)", "seeds")
-        try:
-            check_config(self.crawl)
-        except ValueError as e:
-            raise ConfigError(str(e).removeprefix("web."), "crawl") from None
 
 
 @register_source(section="web", config=WebConfig)

@@ -63,27 +63,27 @@ def test_an_invalid_mix_config_fails_before_any_work_naming_the_key(tmp_path, ca
     assert not out.exists()
 
 
-FLAG_KEYS = {"source": "run.source", "input": "run.inputs", "out": "run.out", "ray_address": "run.ray_address",
-             "num_cpus": "run.num_cpus", "limit": "run.limit", "fresh": "run.fresh", "dpi": "pdf.dpi",
-             "no_figures": "pdf.figures", "count": "chart.count", "seed": "chart.seed",
-             "shard_rows": "run.shard_rows", "no_filters": "run.filters", "no_dedup": "dedup.enabled",
-             "no_rejects": "run.write_rejects", "no_report": "run.report", "ocr": "ocr.backend",
-             "ocr_model_dir": "ocr.model_dir", "column": "dataset.columns",
-             "object_store_mb": "ray.object_store_mb", "spill_dir": "ray.spill_dir",
-             # the web source's
-             "browser": "web.browser", "max_pages": "web.crawl.max_pages", "max_depth": "web.crawl.max_depth",
-             "allow_domain": "web.crawl.allow_domains", "allow_private": "web.crawl.allow_private"}
+# The flags that are not one key each: --seed is a start URL (web.seeds) or the first chart seed.
+SPECIAL_FLAGS = {"source": "run.source", "seed": "chart.seed", "column": "dataset.columns"}
 
 
 def test_every_flag_has_its_config_key():
     """Each flag of the CLI sets a key of the config, so a config file can hold any command line."""
     cfg = load(MIX)
-    for flag in sorted(set(vars(build.parse_args([]))) - {"config"}):
-        assert flag in FLAG_KEYS, f"--{flag.replace('_', '-')} has no config key listed here"
+    keys = {f.key.replace(".", "__"): f.key for f in build.FLAGS}
+    for dest in sorted(set(vars(build.parse_args([]))) - {"config"}):
+        key = keys.get(dest) or SPECIAL_FLAGS.get(dest)
+        assert key, f"--{dest} has no config key"
         obj = cfg
-        for part in FLAG_KEYS[flag].split("."):
-            assert hasattr(obj, part), f"--{flag} -> {FLAG_KEYS[flag]}"
+        for part in key.split("."):
+            assert hasattr(obj, part), f"--{dest} -> {key}"
             obj = getattr(obj, part)
+
+
+def test_a_flag_named_in_an_error_is_the_one_that_set_the_bad_value(capsys, tmp_path):
+    assert build.main(["--max-pages", "0", "--source", "web", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: --max-pages (web.crawl.max_pages must be at least 1, got 0)"
 
 
 @pytest.mark.usefixtures("ray_session")

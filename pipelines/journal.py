@@ -1,0 +1,57 @@
+"""Append-only JSON Lines journals that survive a kill at any moment: the commit journal of an output
+folder and a web crawl's journal share this one implementation.
+
+A record is durable once `append()` returns (written, flushed, fsynced). A kill mid-append leaves a
+torn last line, which `read()` cuts off the file, as if it had never been written, so the next
+append starts on a clean line. `write_json()` replaces a whole file atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+
+def read(path: Path, accept: Callable[[Any], bool] = lambda record: isinstance(record, dict)) -> list[dict[str, Any]]:
+    """The journal's records up to the first torn or unacceptable line, which is cut off with the rest."""
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    records, good = [], 0
+    for line in data.splitlines(keepends=True):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("torn line")
+            record = json.loads(line)
+            if not accept(record):
+                raise ValueError("not a journal record")
+        except ValueError:
+            break
+        records.append(record)
+        good += len(line)
+    if good < len(data):
+        with path.open("r+b") as f:
+            f.truncate(good)
+            f.flush()
+            os.fsync(f.fileno())
+    return records
+
+
+def append(f: IO[str], record: dict[str, Any]) -> None:
+    """Write one record durably: it is on disk when this returns."""
+    f.write(json.dumps(record, sort_keys=True) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def write_json(path: Path, value: Any, indent: int | None = None) -> None:
+    """Replace `path` atomically: a kill leaves the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        json.dump(value, f, sort_keys=True, indent=indent)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
