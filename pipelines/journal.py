@@ -40,11 +40,19 @@ def read(path: Path, accept: Callable[[Any], bool] = lambda record: isinstance(r
     return records
 
 
-def append(f: IO[str], record: dict[str, Any]) -> None:
-    """Write one record durably: it is on disk when this returns."""
-    f.write(json.dumps(record, sort_keys=True) + "\n")
+def append(f: IO[bytes], record: dict[str, Any]) -> None:
+    """Write one record durably to a journal opened with mode "ab": it is on disk when this returns."""
+    f.write(json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
     f.flush()
     os.fsync(f.fileno())
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's value, or None when it is missing or not whole."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_json(path: Path, value: Any, indent: int | None = None) -> None:

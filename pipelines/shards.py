@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import journal
 from pipelines import stats as stage_stats
 from pipelines.schema import (
     ERROR_COL,
@@ -179,7 +180,7 @@ class ShardStore:
         else:
             manifest = {"format": 1, "fingerprint": fingerprint, "config": config,
                         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        manifest["commits"] = _read_journal(out / JOURNAL)
+        manifest["commits"] = journal.read(out / JOURNAL)
         store = cls(out, manifest)
         store._remove_uncommitted()
         return store
@@ -230,18 +231,14 @@ class ShardStore:
             files[kind] = dest.name
         entry = {"n": n, "files": files, "rows": record["rows"], "sha256": record["sha256"],
                  "units": record["units"], "stats": record["stats"], "stages": record.get("stages", {})}
-        with (self.out / JOURNAL).open("a") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        with (self.out / JOURNAL).open("ab") as f:
+            journal.append(f, entry)
         self.manifest["commits"].append(entry)
         return entry
 
     def save(self, **updates: Any) -> None:
         self.manifest.update(updates)
-        tmp = self.out / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
-        os.replace(tmp, self.out / MANIFEST)
+        journal.write_json(self.out / MANIFEST, self.manifest, indent=1)
 
     # -- the global pass (dedup) -------------------------------------------------------------
     def read_signatures(self, columns: list[str] | None = None) -> pa.Table:
@@ -429,26 +426,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _read_journal(path: Path) -> list[dict[str, Any]]:
-    """Committed part records; a line torn by a kill mid-append is cut off, as if never written."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    commits, good = [], 0
-    for line in data.splitlines(keepends=True):
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError("torn line")
-            commits.append(json.loads(line))
-        except ValueError:
-            break
-        good += len(line)
-    if good < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good)
-    return commits
 
 
 class ResumeMismatch(RuntimeError):

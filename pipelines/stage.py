@@ -154,6 +154,9 @@ class Source(ABC):
     def expand(self, unit: Unit) -> Iterable[dict[str, Any]]:
         """Yield the sample rows (and `failure()` rows) of one unit. Raising records the whole unit as failed."""
 
+    def __init__(self, config: Any = None):
+        self.config = config  # its registered section's settings
+
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Open long-lived resources (a browser pool); called once per worker process."""
 

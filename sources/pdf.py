@@ -19,7 +19,7 @@ import pymupdf
 
 from pipelines.registry import register_source
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import ConfigError, InputError, InputFile, Resources, Source, Unit, failure, find_input_files
+from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import crop, find_figures
 
@@ -67,10 +67,9 @@ class PdfSource(Source):
     name = "pdf"
     version = "2"  # 2: figure samples
     item_name = "pages"
-    resources = Resources(num_cpus=1)
 
     def __init__(self, config: PdfConfig = PdfConfig()):
-        self.config = config
+        super().__init__(config)
 
     # -- driver side -------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.registry import register_source
-from pipelines.stage import ConfigError, Resources, Source, Unit, failure
+from pipelines.stage import ConfigError, Source, Unit, failure
 from sources.chart import synth
 
 
@@ -45,10 +45,9 @@ class ChartSource(Source):
     name = "chart"
     version = "1"
     item_name = "charts"
-    resources = Resources(num_cpus=1)
 
     def __init__(self, config: ChartConfig = ChartConfig()):
-        self.config = config
+        super().__init__(config)
 
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
         """Seed ranges covering `count` charts (at most `limit`). `inputs` are ignored: charts are generated."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.registry import register_source
-from pipelines.stage import ConfigError, InputError, Resources, Source, Unit, failure, unique_uri
+from pipelines.stage import ConfigError, InputError, Source, Unit, failure, unique_uri
 from sources.dataset.config import DatasetConfig
 from sources.dataset.formats import DataFile, columns_of, find_data, is_saved_dataset, plan_ranges, read_range
 from sources.dataset.rows import Fields, to_sample
@@ -30,7 +30,6 @@ class DatasetSource(Source):
     name = "dataset"
     version = "1"
     item_name = "rows"
-    resources = Resources(num_cpus=1)
 
     def __init__(self, config: DatasetConfig | None = None):
         config = config or DatasetConfig()

@@ -35,12 +35,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pipelines import journal
 
 FORMAT = 1
 SETTINGS = "settings.json"
@@ -64,11 +65,11 @@ class CrawlJournal:
         self._lock = threading.Lock()
         self._by_site: dict[str, dict[str, dict[str, Any]]] = {}
         self.records = 0
-        known = _read_json(self.folder / SETTINGS)
+        known = journal.read_json(self.folder / SETTINGS)
         if known != settings:  # none yet, torn, or another crawl's: start over
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder.mkdir(parents=True)
-            _write_json(self.folder / SETTINGS, settings)
+            journal.write_json(self.folder / SETTINGS, settings)
         for record in read_journal(self.folder / JOURNAL):
             self._by_site.setdefault(record["site"], {})[record["at"]] = record
             self.records += 1
@@ -88,17 +89,14 @@ class CrawlJournal:
 
     def append(self, record: dict[str, Any]) -> None:
         """Write one outcome durably (flushed and fsynced) before the crawler acts on it."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            journal.append(self._file, record)
             self.records += 1
 
     def finish(self) -> None:
         """Mark the crawl complete: later plans replay it without touching the network."""
         if not self.finished:
-            _write_json(self.folder / FINISHED, {"records": self.records})
+            journal.write_json(self.folder / FINISHED, {"records": self.records})
             self.finished = True
 
     def close(self) -> None:
@@ -112,43 +110,5 @@ class CrawlJournal:
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """The journal's records; a line torn by a kill mid-append (and anything after it) is cut off
-    the file, so the next append starts on a clean line."""
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    records, good = [], 0
-    for line in data.splitlines(keepends=True):
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError("torn line")
-            record = json.loads(line)
-            if not isinstance(record, dict) or "site" not in record or "at" not in record:
-                raise ValueError("not a journal record")
-        except ValueError:
-            break
-        records.append(record)
-        good += len(line)
-    if good < len(data):
-        with path.open("r+b") as f:
-            f.truncate(good)
-            f.flush()
-            os.fsync(f.fileno())
-    return records
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: Path, value: Any) -> None:
-    """Write atomically: a kill leaves the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        json.dump(value, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """The crawl journal's records (a torn or foreign last line is cut off the file)."""
+    return journal.read(path, lambda r: isinstance(r, dict) and "site" in r and "at" in r)

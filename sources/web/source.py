@@ -25,7 +25,7 @@ from typing import Any
 
 from pipelines.registry import register_source
 from pipelines.schema import image_value, meta_json, sample_id
-from pipelines.stage import ConfigError, InputError, Resources, Source, StageUnavailable, Unit, failure
+from pipelines.stage import ConfigError, InputError, Source, StageUnavailable, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
 from sources.web.browser import BrowserNotFound, find_browser
 from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
@@ -80,10 +80,9 @@ class WebSource(Source):
     name = "web"
     version = "1"
     item_name = "pages"
-    resources = Resources(num_cpus=1)
 
     def __init__(self, config: WebConfig = WebConfig()):
-        self.config = config
+        super().__init__(config)
 
     def render_settings(self, allow_private: bool | None = None) -> RenderSettings:
         """The browser settings; `allow_private` follows the crawl that admitted the page (the
