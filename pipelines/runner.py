@@ -12,7 +12,6 @@ import functools
 import json
 import math
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from pipelines.schema import (
     quality_scores,
     to_table,
 )
-from pipelines.shards import PLAN_DIR, ShardStore, drop_duplicates, write_part
+from pipelines.shards import PLAN_DIR, ShardStore, remove_rows, write_part
 from pipelines.stage import GlobalStage, Source, Stage, Unit, failure, run_guarded
 from pipelines.stats import attach, measure, tripped
 
@@ -110,7 +109,9 @@ class RunResult:
 def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     """Run a pipeline into `opts.out`, resuming whatever an earlier run of the same settings left."""
     started = time.perf_counter()
-    store = ShardStore.open(opts.out, opts.fingerprint, opts.config, fresh=opts.fresh)
+    global_stage = next((s for s in pipeline.stages if isinstance(s, GlobalStage)), None)
+    owned = (global_stage.decisions_file,) if global_stage is not None else ()
+    store = ShardStore.open(opts.out, opts.fingerprint, opts.config, fresh=opts.fresh, owned=owned)
     pipeline.source.state_dir = opts.out / PLAN_DIR
     units = pipeline.source.plan(opts.inputs, opts.limit)
     done = store.completed_units()
@@ -128,8 +129,7 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         for record in _execute(pipeline, todo, opts, skip_ids):
             store.commit(record)
-    global_stage = next((s for s in pipeline.stages if isinstance(s, GlobalStage)), None)
-    if global_stage is not None and not store.dedup_state().get("complete"):
+    if global_stage is not None and not store.global_state().get("complete"):
         if not cluster:
             cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
         _global_pass(global_stage, store, opts)
@@ -204,7 +204,7 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
 
 
 def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> None:
-    """Decide across every committed sample (dedup), then move the losers from shards to rejects.
+    """Decide across every committed sample (dedup), then move the decided samples from shards to rejects.
 
     Keys are computed on workers and shuffled by key so equal keys meet in one partition; pairs come
     back to the driver, which resolves them. Decisions are saved before any shard changes, and each
@@ -214,7 +214,7 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
     import ray.data
 
     started = time.perf_counter()
-    state = store.dedup_state()
+    state = store.global_state()
     if state.get("decided"):
         decisions = store.load_decisions()
         sigs = store.read_signatures(["id"])  # only where each sample lies
@@ -222,24 +222,24 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
         sigs = store.read_signatures()
         pairs = _shuffled_pairs(stage, sigs) if sigs.num_rows else []
         decisions = stage.resolve(sigs, pa.concat_tables(pairs) if pairs else _empty_pairs(stage, sigs))
-        store.save_decisions(decisions)
-        state = store.dedup_state()
-    # Which shard holds each duplicate: the commit that wrote its signature.
-    part_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("part").to_pylist(), strict=True))
-    by_shard: dict[str, dict[str, tuple[str, str]]] = {}
-    for d in decisions.to_pylist():
-        shard = store.shard_of_commit(part_of[d["id"]])
+        store.save_decisions(decisions, stage.decisions_file)
+        state = store.global_state()
+    # Which shard holds each decided sample: the commit that wrote its summary.
+    commit_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("commit").to_pylist(), strict=True))
+    by_shard: dict[str, dict[str, tuple[str, str, str]]] = {}
+    for d in decisions.select(["id", "drop_reason", "drop_group", "note"]).to_pylist():
+        shard = store.shard_of_commit(commit_of[d["id"]])
         if shard is not None:
-            by_shard.setdefault(shard, {})[d["id"]] = (d["duplicate_of"], d["method"])
-    parts: dict[str, Any] = {}
+            by_shard.setdefault(shard, {})[d["id"]] = (d["drop_reason"], d["drop_group"], d["note"])
+    rewritten: dict[str, Any] = {}
     if by_shard:
-        items = [{"shard": k, "dups": json.dumps(v)} for k, v in sorted(by_shard.items())]
+        items = [{"shard": k, "drops": json.dumps(v)} for k, v in sorted(by_shard.items())]
         done = ray.data.from_items(items, override_num_blocks=len(items)).map(
-            functools.partial(_drop_duplicates_row, str(store.out), opts.write_rejects))
-        parts = {r["shard"]: json.loads(r["result"]) for r in done.take_all()}
-    by_method = dict(Counter(decisions.column("method").to_pylist()))
-    store.save_dedup_state({**state, "parts": parts, "complete": True, "duplicates": decisions.num_rows,
-                            "by_method": by_method, "seconds": round(time.perf_counter() - started, 3)})
+            functools.partial(_remove_rows, str(store.out), opts.write_rejects, stage.name))
+        rewritten = {r["shard"]: json.loads(r["result"]) for r in done.take_all()}
+    store.save_global_state({**state, "rewritten": rewritten, "complete": True, "stage": stage.name,
+                             "decided": decisions.num_rows, "report": stage.report(decisions),
+                             "seconds": round(time.perf_counter() - started, 3)})
 
 
 def _shuffled_pairs(stage: GlobalStage, sigs: pa.Table) -> list[pa.Table]:
@@ -281,9 +281,9 @@ def _empty_pairs(stage: GlobalStage, sigs: pa.Table) -> pa.Table:
     return stage.pairs(stage.keys(sigs.slice(0, 0)))
 
 
-def _drop_duplicates_row(out: str, write_rejects: bool, row: dict[str, Any]) -> dict[str, Any]:
-    dups = {k: tuple(v) for k, v in json.loads(row["dups"]).items()}
-    return {"shard": row["shard"], "result": json.dumps(drop_duplicates(out, row["shard"], dups, write_rejects))}
+def _remove_rows(out: str, write_rejects: bool, tag: str, row: dict[str, Any]) -> dict[str, Any]:
+    drops = {k: tuple(v) for k, v in json.loads(row["drops"]).items()}
+    return {"shard": row["shard"], "result": json.dumps(remove_rows(out, row["shard"], drops, write_rejects, tag))}
 
 
 def _segments(stages: list[Stage]) -> list[list[Stage] | Stage]:

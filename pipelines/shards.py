@@ -48,9 +48,7 @@ JOURNAL = ".commits.jsonl"
 TMP_DIR = ".tmp"
 PARTS = {"shards": "shards", "rejects": "rejects", "errors": ".errors", "signatures": ".signatures"}  # kind -> folder
 PLAN_DIR = ".plan"  # a source's planning state (a crawl's frontier and fetched pages), kept across reruns
-DEDUP_DIR = ".dedup"  # state of the global pass: decisions taken, parts rewritten
-DUPLICATES = "duplicates.parquet"  # the global pass's decisions, for audit: id, duplicate_of, method, source
-DEDUP_PREFIX = "dedup-"  # rejects written by the global pass: dedup-part-N.parquet
+GLOBAL_DIR = ".global"  # state of the global pass (dedup): decisions taken, shards rewritten
 
 
 def part_name(n: int) -> str:
@@ -120,13 +118,6 @@ def _signatures_table(rows: pa.Table) -> pa.Table:
                      **{f.name: sig.field(f.name) for f in sig.type}}, schema=SIG_SCHEMA)
 
 
-def reason_group(reason: str | None) -> str:
-    """The funnel's name for a drop reason: `duplicate_of:<id>` counts as `duplicate`, others as they are."""
-    if reason is None:
-        return "unknown"
-    return "duplicate" if reason.startswith("duplicate_of:") else reason
-
-
 def _stats(rows: pa.Table, rejected: pa.Table, errors: pa.Table) -> dict[str, dict[str, int]]:
     def count(table: pa.Table, col: str) -> dict[str, int]:
         return {("unknown" if k is None else str(k)): v for k, v in Counter(table.column(col).to_pylist()).items()}
@@ -138,13 +129,13 @@ def _stats(rows: pa.Table, rejected: pa.Table, errors: pa.Table) -> dict[str, di
         "kept_by_source": count(kept, "source"),
         "kept_by_lang": count(kept, "lang"),
         "kept_by_tag": dict(tags),
-        "dropped_by_reason": dict(Counter(map(reason_group, rejected.column("drop_reason").to_pylist()))),
+        "dropped_by_reason": count(rejected, "drop_reason"),
         "errors_by_type": {str(k): v for k, v in Counter(json.loads(e)["error_type"]
                                                          for e in errors.column(ERROR_COL).to_pylist()).items()},
         # source<TAB>what happened: "out", a drop reason, or "error"; stats() nests it per source.
         "funnel": dict(Counter(
             [f"{s}\tout" for s in kept.column("source").to_pylist()]
-            + [f"{s}\t{reason_group(r)}" for s, r in zip(rejected.column("source").to_pylist(),
+            + [f"{s}\t{r or 'unknown'}" for s, r in zip(rejected.column("source").to_pylist(),
                                                          rejected.column("drop_reason").to_pylist(), strict=True)]
             + [f"{s}\terror" for s in errors.column("source").to_pylist()])),
     }
@@ -158,12 +149,14 @@ class ShardStore:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, out: str | Path, fingerprint: str, config: dict[str, Any], fresh: bool) -> ShardStore:
-        """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done."""
+    def open(cls, out: str | Path, fingerprint: str, config: dict[str, Any], fresh: bool,
+             owned: tuple[str, ...] = ()) -> ShardStore:
+        """Open `out` for a run: start over if `fresh`, else resume what the manifest says was done.
+        `owned` names files the run's stages keep at the top of `out` (a global stage's decisions)."""
         out = Path(out)
         if fresh and out.exists():
-            for name in (*PARTS.values(), TMP_DIR, DEDUP_DIR, PLAN_DIR, MANIFEST, JOURNAL, "errors.parquet",
-                         "stats.json", DUPLICATES):
+            for name in (*PARTS.values(), TMP_DIR, GLOBAL_DIR, PLAN_DIR, MANIFEST, JOURNAL, "errors.parquet",
+                         "stats.json", *owned):
                 target = out / name
                 if target.is_dir():
                     shutil.rmtree(target)
@@ -192,8 +185,9 @@ class ShardStore:
             d = self.out / folder
             if d.is_dir():
                 for f in d.glob("*.parquet"):
-                    # The global pass's rewrites follow the last commit and are redone idempotently.
-                    if (folder, f.name) not in known and not f.name.startswith(DEDUP_PREFIX):
+                    # The global pass's rewrites (rejects/<stage>-part-N) follow the last commit and are
+                    # redone idempotently.
+                    if (folder, f.name) not in known and f.name.startswith("part-"):
                         f.unlink()
         shutil.rmtree(self.out / TMP_DIR, ignore_errors=True)
 
@@ -242,39 +236,38 @@ class ShardStore:
 
     # -- the global pass (dedup) -------------------------------------------------------------
     def read_signatures(self, columns: list[str] | None = None) -> pa.Table:
-        """Every committed signature (or some of its `columns`), numbered by `row`, with the commit
-        (`part`) that holds the sample."""
+        """Every committed signature (or some of its `columns`), numbered by `row`, with the number of
+        the commit (`commit`) that holds the sample."""
         schema = pa.schema([SIG_SCHEMA.field(c) for c in columns]) if columns else SIG_SCHEMA
         tables = []
         for c in self.manifest["commits"]:
             if "signatures" in c["files"]:
                 path = self.out / PARTS["signatures"] / c["files"]["signatures"]
                 t = pq.read_table(path, columns=schema.names).cast(schema)
-                tables.append(t.append_column("part", pa.array([c["n"]] * t.num_rows, pa.int32())))
-        sigs = pa.concat_tables(tables) if tables else schema.append(pa.field("part", pa.int32())).empty_table()
+                tables.append(t.append_column("commit", pa.array([c["n"]] * t.num_rows, pa.int32())))
+        sigs = pa.concat_tables(tables) if tables else schema.append(pa.field("commit", pa.int32())).empty_table()
         return sigs.append_column("row", pa.array(range(sigs.num_rows), pa.int64()))
 
-    def dedup_state(self) -> dict[str, Any]:
+    def global_state(self) -> dict[str, Any]:
         """What the global pass has done for the current commits: {} when it has to start over."""
-        path = self.out / DEDUP_DIR / "state.json"
-        state = json.loads(path.read_text()) if path.exists() else {}
+        state = journal.read_json(self.out / GLOBAL_DIR / "state.json") or {}
         return state if state.get("commits") == len(self.manifest["commits"]) else {}
 
-    def save_dedup_state(self, state: dict[str, Any]) -> None:
-        (self.out / DEDUP_DIR).mkdir(exist_ok=True)
-        tmp = self.out / DEDUP_DIR / "state.json.tmp"
-        tmp.write_text(json.dumps({**state, "commits": len(self.manifest["commits"])}, indent=1, sort_keys=True))
-        os.replace(tmp, self.out / DEDUP_DIR / "state.json")
+    def save_global_state(self, state: dict[str, Any]) -> None:
+        (self.out / GLOBAL_DIR).mkdir(exist_ok=True)
+        journal.write_json(self.out / GLOBAL_DIR / "state.json", {**state, "commits": len(self.manifest["commits"])},
+                           indent=1)
 
-    def save_decisions(self, decisions: pa.Table) -> None:
-        """Persist the decisions before any shard changes, so a rerun applies the very same ones."""
-        tmp = self.out / (DUPLICATES + ".tmp")
+    def save_decisions(self, decisions: pa.Table, name: str) -> None:
+        """Persist the decisions (as `name`, for audit) before any shard changes, so a rerun applies the very
+        same ones."""
+        tmp = self.out / (name + ".tmp")
         pq.write_table(decisions, tmp)
-        os.replace(tmp, self.out / DUPLICATES)
-        self.save_dedup_state({"decided": True})
+        os.replace(tmp, self.out / name)
+        self.save_global_state({"decided": True, "decisions": name})
 
     def load_decisions(self) -> pa.Table:
-        return pq.read_table(self.out / DUPLICATES)
+        return pq.read_table(self.out / self.global_state()["decisions"])
 
     def shard_of_commit(self, n: int) -> str | None:
         return self.manifest["commits"][n]["files"].get("shards")
@@ -291,7 +284,7 @@ class ShardStore:
         stats = self.stats(order or [])
         stats.update(summary)
         (self.out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
-        rewritten = self.dedup_state().get("parts", {})
+        rewritten = self.global_state().get("rewritten", {})
         shards = []
         for c in self.manifest["commits"]:
             if "shards" in c["files"]:
@@ -313,8 +306,8 @@ class ShardStore:
                 totals.setdefault(key, Counter()).update(counts)
         kept = sum(c["rows"]["shards"] for c in self.manifest["commits"])
         dropped = sum(c["rows"].get("rejects", 0) for c in self.manifest["commits"])
-        state = self.dedup_state()
-        for part in state.get("parts", {}).values():  # duplicates leave the kept counts for the drop counts
+        state = self.global_state()
+        for part in state.get("rewritten", {}).values():  # removed samples leave the kept counts for the drop counts
             for key, counts in part["removed"].items():
                 sign = 1 if key in ("dropped_by_reason", "funnel_added") else -1
                 target = "funnel" if key.startswith("funnel") else key
@@ -327,14 +320,14 @@ class ShardStore:
         out["kept"], out["dropped"] = kept, dropped
         out["errors"] = sum(c["rows"]["errors"] for c in self.manifest["commits"])
         out["shards"] = sum(1 for c in self.manifest["commits"] if "shards" in c["files"]) - sum(
-            1 for p in state.get("parts", {}).values() if not p["rows"])
+            1 for p in state.get("rewritten", {}).values() if not p["rows"])
         stages = stage_stats.merge(c.get("stages", {}) for c in self.manifest["commits"])
         if state.get("complete"):
-            out["dedup"] = {"duplicates": state["duplicates"], "by_method": state["by_method"],
-                            "seconds": state["seconds"]}
-            if "dedup" in stages:  # the global pass drops what the streaming half only fingerprinted
-                stages["dedup"]["dropped"] += state["duplicates"]
-                stages["dedup"]["rows_out"] -= state["duplicates"]
+            name = state["stage"]
+            out[name] = {**state["report"], "seconds": state["seconds"]}
+            if name in stages:  # the global pass drops what the streaming half only summarised
+                stages[name]["dropped"] += state["decided"]
+                stages[name]["rows_out"] -= state["decided"]
         out["stages"] = stage_stats.rounded(stages, order or [])
         return out
 
@@ -355,34 +348,36 @@ def _nest_funnel(flat: dict[str, int]) -> dict[str, dict[str, Any]]:
     return funnel
 
 
-def drop_duplicates(out: str, shard: str, duplicates: dict[str, tuple[str, str]], write_rejects: bool) -> dict:
-    """Move the duplicates out of one shard (worker side, idempotent) and say what was removed.
+def remove_rows(out: str, shard: str, drops: dict[str, tuple[str, str, str]], write_rejects: bool, tag: str) -> dict:
+    """Move the decided samples out of one shard (worker side, idempotent) and say what was removed.
 
-    The removed rows' summary is written first, then the rejects, then the shard is replaced, each
+    `drops` maps an id to (drop_reason, drop_group, note); the note (JSON) goes into the sample's
+    `meta` under `tag` (the global stage's name), and the rejects into `rejects/<tag>-<shard>`. The
+    removed rows' summary is written first, then the rejects, then the shard is replaced, each
     atomically: a kill at any point leaves a state that a rerun completes with the same result.
     """
     root = Path(out)
     path = root / PARTS["shards"] / shard
-    summary_path = root / DEDUP_DIR / f"removed-{shard}"
+    summary_path = root / GLOBAL_DIR / f"removed-{shard}"
     if path.exists():
         table = pq.read_table(path)
-        mask = pc.is_in(table.column("id"), pa.array(list(duplicates), pa.string()))
+        mask = pc.is_in(table.column("id"), pa.array(list(drops), pa.string()))
         if pc.any(mask).as_py():
             removed = table.filter(mask)
             ids = removed.column("id").to_pylist()
             metas = []
             for i, m in zip(ids, removed.column("meta").to_pylist(), strict=True):
                 d = json.loads(m) if m else {}
-                d["dedup"] = {"duplicate_of": duplicates[i][0], "method": duplicates[i][1]}
+                d[tag] = json.loads(drops[i][2])
                 metas.append(meta_json(d))
             removed = set_columns(removed, keep=[False] * len(ids), meta=metas,
-                                  drop_reason=[f"duplicate_of:{duplicates[i][0]}" for i in ids])
+                                  drop_reason=[drops[i][0] for i in ids])
             summary = removed.select(["id", "source", "kind", "lang", "tags"]).append_column(
-                "method", pa.array([duplicates[i][1] for i in ids]))
-            (root / DEDUP_DIR).mkdir(exist_ok=True)
+                "group", pa.array([drops[i][1] for i in ids], pa.string()))
+            (root / GLOBAL_DIR).mkdir(exist_ok=True)
             _atomic_write(summary, summary_path)
             if write_rejects:
-                _atomic_write(removed.cast(sample_schema()), root / PARTS["rejects"] / f"{DEDUP_PREFIX}{shard}")
+                _atomic_write(removed.cast(sample_schema()), root / PARTS["rejects"] / f"{tag}-{shard}")
             kept = table.filter(pc.invert(mask))
             if kept.num_rows:
                 _atomic_write(kept.cast(sample_schema()), path)
@@ -407,9 +402,9 @@ def _removed_stats(summary: pa.Table | None) -> dict[str, dict[str, int]]:
     return {
         "kept_by_kind": count("kind"), "kept_by_source": count("source"), "kept_by_lang": count("lang"),
         "kept_by_tag": dict(Counter(t for r in rows for t in (r["tags"] or []))),
-        "dropped_by_reason": dict(Counter(f"duplicate:{r['method']}" for r in rows)),
+        "dropped_by_reason": count("group"),
         "funnel": dict(Counter(f"{r['source']}\tout" for r in rows)),
-        "funnel_added": dict(Counter(f"{r['source']}\tduplicate:{r['method']}" for r in rows)),
+        "funnel_added": dict(Counter(f"{r['source']}\t{r['group']}" for r in rows)),
     }
 
 

@@ -85,9 +85,15 @@ class GlobalStage(Stage):
     part. After the last unit is committed the runner reads all summaries back (numbered by a `row`
     column) and, on Ray: `keys()` turns blocks of summaries into (key, row, method) rows; a shuffle
     brings equal keys together; `pairs()` turns each shuffled partition into candidate pairs; then
-    `resolve()` on the driver verifies them and returns decisions (id, duplicate_of, method,
-    source). The runner moves the decided samples from the shards to the rejects.
+    `resolve()` on the driver verifies them and returns its decisions: one row per sample to drop,
+    with `id`, `drop_reason`, `drop_group` (its name in the funnel) and `note` (JSON the sample's
+    `meta` keeps under the stage's name), and any columns of the stage's own. The runner saves them
+    in `decisions_file` (for audit; before any shard changes, so a kill resumes to the same result),
+    moves the decided samples from the shards to the rejects, and puts `report(decisions)` in
+    stats.json under the stage's name.
     """
+
+    decisions_file: ClassVar[str] = "decisions.parquet"
 
     role = "global"
 
@@ -101,7 +107,11 @@ class GlobalStage(Stage):
 
     @abstractmethod
     def resolve(self, summaries: pa.Table, pairs: pa.Table) -> pa.Table:
-        """Decisions: which samples (id) repeat which kept sample (duplicate_of), how, from which source."""
+        """Decisions: the samples to drop (id, drop_reason, drop_group, note, and the stage's own columns)."""
+
+    def report(self, decisions: pa.Table) -> dict[str, Any]:
+        """What stats.json (and the run summary) says of the decisions."""
+        return {"decided": decisions.num_rows}
 
 
 @dataclass(frozen=True)

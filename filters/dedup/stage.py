@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from typing import Any
+
 import pyarrow as pa
 
 from filters.dedup import groups
@@ -22,6 +26,7 @@ class Dedup(GlobalStage):
 
     name = "dedup"
     version = "1"
+    decisions_file = "duplicates.parquet"  # for audit: id, duplicate_of, method, source, and how it was dropped
     reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep")
     writes = (SIG_COL,)
     resources = Resources(batch_size=512)
@@ -42,4 +47,13 @@ class Dedup(GlobalStage):
         return groups.candidate_pairs(keys, self.config)
 
     def resolve(self, summaries: pa.Table, pairs: pa.Table) -> pa.Table:
-        return groups.resolve(summaries, pairs, self.config)
+        """Each duplicate dropped as `duplicate_of:<kept id>`, counted as `duplicate:<method>`."""
+        found = groups.resolve(summaries, pairs, self.config)
+        dup_of, method = found.column("duplicate_of").to_pylist(), found.column("method").to_pylist()
+        return found.append_column("drop_reason", pa.array([f"duplicate_of:{d}" for d in dup_of], pa.string())) \
+            .append_column("drop_group", pa.array([f"duplicate:{m}" for m in method], pa.string())) \
+            .append_column("note", pa.array([json.dumps({"duplicate_of": d, "method": m})
+                                             for d, m in zip(dup_of, method, strict=True)], pa.string()))
+
+    def report(self, decisions: pa.Table) -> dict[str, Any]:
+        return {"duplicates": decisions.num_rows, "by_method": dict(Counter(decisions.column("method").to_pylist()))}

@@ -91,7 +91,7 @@ def test_the_global_pass_is_idempotent_and_the_kept_copy_never_changes(tmp_path,
     first = pq.read_table(out / "duplicates.parquet").to_pylist()
     kept = sorted(read_shards(out).column("id").to_pylist())
     # Forget that the pass ran (as if killed after rewriting shards): rerunning reaches the same result.
-    (out / ".dedup" / "state.json").unlink()
+    (out / ".global" / "state.json").unlink()
     build([dup_corpus], out, shard_rows=4)
     assert pq.read_table(out / "duplicates.parquet").to_pylist() == first
     assert sorted(read_shards(out).column("id").to_pylist()) == kept

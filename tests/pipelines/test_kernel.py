@@ -152,7 +152,8 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
     for name, c in stages.items():
         if name != "source":  # the source's rows_in counts units
             assert c["rows_in"] - c["dropped"] - c["errors"] == c["rows_out"], name
-        assert c["setups"] >= 1 and c["seconds"] >= 0, name
+        # A worker process that set a stage up in an earlier run of this Ray instance reuses it: 0 here.
+        assert 0 <= c["setups"] <= 2 and c["seconds"] >= 0, name
     assert stages["instructions"]["rows_out"] == result.stats["kept"]
     assert sum(c["dropped"] for c in stages.values()) == result.stats["dropped"]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
