@@ -153,7 +153,7 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
         if name != "source":  # the source's rows_in counts units
             assert c["rows_in"] - c["dropped"] - c["errors"] == c["rows_out"], name
         # A worker process that set a stage up in an earlier run of this Ray instance reuses it: 0 here.
-        assert 0 <= c["setups"] <= 2 and c["seconds"] >= 0, name
+        assert 0 <= c["setups"] <= max(1, c["rows_in"]) and c["seconds"] >= 0, name
     assert stages["instructions"]["rows_out"] == result.stats["kept"]
     assert sum(c["dropped"] for c in stages.values()) == result.stats["dropped"]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
