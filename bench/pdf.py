@@ -3,8 +3,9 @@
     python bench/pdf.py [--copies 300] [--memory-copies 40] [--grow 10] [--workers 1 2] [--dpi 144]
 
 Both sides render every page at the same dpi, encode PNG, extract the text layer and write Parquet
-(the pipeline's filters are off, so the work is equal; a last line shows the pipeline with its
-filters on). The plain loop uses a process pool of the same size as the pipeline's Ray CPUs.
+(the pipeline's filters, dedup and figure crops are off, so the work is equal; a last line shows the
+default pipeline without OCR: filters, dedup, figures, tags). The plain loop uses a process pool of
+the same size as the pipeline's Ray CPUs.
 Prints pages/s for each, their ratio, the 2-worker speed-up, and peak memory (driver plus every
 Ray process, proportional set size summed, so shared object-store pages count once) for a corpus and
 for one `--grow` times larger. A run has a fixed cost of about 1.5 s (Ray Data's start-up and the
@@ -63,12 +64,18 @@ def driver_and_ray() -> list[psutil.Process]:
 
 
 def pipeline(corpus: Path, workers: int, dpi: int, filters: bool) -> tuple[float, int]:
-    """Pages/s of the pipeline on a Ray instance of `workers` CPUs (start-up excluded), and peak memory."""
+    """Pages/s of the pipeline on a Ray instance of `workers` CPUs (start-up excluded), and peak memory.
+
+    Without `filters` the pipeline does the plain loop's work (render, PNG, text layer, Parquet; dedup's
+    fingerprints and figure crops off, which cost as much again: measured per stage in stats.json);
+    with them it is the default build without OCR."""
     import ray
 
     ray_env.connect(num_cpus=workers)
     cfg = Config().replace("run", inputs=(str(corpus),), filters=filters).replace("pdf", dpi=dpi)
     cfg = cfg.replace("ocr", backend="none")  # OCR has its own benchmark, bench/ocr.py
+    if not filters:
+        cfg = cfg.replace("dedup", enabled=False).replace("pdf", figures=False)
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
     with PssSampler(driver_and_ray) as mem:
         result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
