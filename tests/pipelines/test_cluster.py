@@ -95,13 +95,19 @@ def assert_same_samples(out: Path, reference: Path) -> None:
 
 
 def test_a_job_submitted_to_a_two_node_cluster_gives_the_shards_of_a_local_run(cluster, workdir, tmp_path):
-    flags = ["--input", str(CORPUS), "--ocr", "none", "--shard-rows", "8"]
+    # No --input: the job reads the embedded corpus inside its uploaded working directory (a Ray session
+    # folder), the local run the repository's. Ids and uris come from paths under the input root, so the
+    # two outputs are equal sample for sample.
+    flags = ["--ocr", "none", "--shard-rows", "8"]
     proc = cluster.run(0, job_argv(cluster, workdir, tmp_path / "job", flags), capture_output=True, timeout=600)
     assert proc.returncode == 0 and "succeeded" in proc.stdout, proc.stdout[-4000:] + proc.stderr[-2000:]
     ran_on = json.loads((tmp_path / "job" / "stats.json").read_text())["this_run"]["cluster"]
     assert ran_on["nodes"] == 2 and ran_on["cpus"] == 2 and ran_on["address"] == "auto"
     local_build(tmp_path / "local", flags)
     assert_same_samples(tmp_path / "job", tmp_path / "local")
+    assert {r["uri"] for r in read_shards(tmp_path / "job").to_pylist()} == {p.name for p in CORPUS.glob("*.pdf")}
+    roots = [json.loads((tmp_path / d / "manifest.json").read_text())["input_roots"] for d in ("job", "local")]
+    assert roots[0] != roots[1] and roots[1] == [str(CORPUS)]
 
 
 def test_killing_a_nodes_workers_mid_run_loses_nothing_and_duplicates_nothing(cluster, workdir, tmp_path,
