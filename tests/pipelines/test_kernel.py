@@ -161,11 +161,20 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
 
 
 # -- the circuit breaker -------------------------------------------------------------------------------
-def test_a_stage_failing_on_every_row_fails_the_run_with_its_name(ray_session, tmp_path):
-    from tests.pipelines.broken_plugin import AlwaysFails
+class FailsEverywhere(Stage):
+    """A broken stage (not registered: importing tests/pipelines/broken_plugin.py would register its twin
+    for every later build of this process)."""
 
-    with pytest.raises(StageFailed, match="always_fails failed on 6 of its 6 rows"):
-        run(Pipeline(Lines(units=2), [AlwaysFails()]), RunOptions(out=tmp_path / "o", fingerprint="t"))
+    name = "fails_everywhere"
+    version = "1"
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        raise RuntimeError("this stage is broken")
+
+
+def test_a_stage_failing_on_every_row_fails_the_run_with_its_name(ray_session, tmp_path):
+    with pytest.raises(StageFailed, match="fails_everywhere failed on 6 of its 6 rows"):
+        run(Pipeline(Lines(units=2), [FailsEverywhere()]), RunOptions(out=tmp_path / "o", fingerprint="t"))
     errors = read_shards(tmp_path / "o", "shards")  # the run still finished its output
     assert errors.num_rows == 0 and (tmp_path / "o" / "errors.parquet").exists()
 
