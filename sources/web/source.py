@@ -170,9 +170,16 @@ class WebSource(Source):
         if err:
             return [failure(source=self.name, uri=unit.uri, locator=unit.locator, stage="web/crawl",
                             error_type=err["type"], message=err["message"])]
-        if unit.params.get("document"):
-            return list(self._document_samples(unit))
-        return list(self._page_samples(unit))
+        try:
+            if unit.params.get("document"):
+                return list(self._document_samples(unit))
+            return list(self._page_samples(unit))
+        except Exception as e:
+            # Playwright's errors are all called `Error`: name the failure for errors.parquet instead.
+            if type(e).__module__.startswith("playwright") and not isinstance(e, InputError):
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise InputError("RenderFailed", f"{unit.uri}: the browser could not render it: {first}") from None
+            raise
 
     def _page_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         c, p = self.config, unit.params

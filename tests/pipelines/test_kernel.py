@@ -223,18 +223,15 @@ def test_every_range_check_names_its_key_and_runs_on_load(tmp_path):
         assert e.value.key == key and key in str(e.value)
 
 
-def test_concurrency_of_a_task_stage_gives_it_its_own_operator():
+def test_concurrency_of_a_task_stage_gives_it_its_own_operator(tmp_path):
     from pipelines.runner import _segments
 
     cfg = config_class()().replace("ocr", backend="none")
     pipeline = build_pipeline(cfg)
     tagger = next(s for s in pipeline.stages if s.name == "tagger")
     assert not any(s is tagger for s in _segments(pipeline.stages))  # in a chain with its neighbours
-    path = Path(__file__).parent / "_concurrency.toml"
-    try:
-        path.write_text('[ocr]\nbackend = "none"\n[resources.tagger]\nconcurrency = 1\n')
-        pipeline = build_pipeline(load(path))
-    finally:
-        path.unlink()
+    path = tmp_path / "c.toml"
+    path.write_text('[ocr]\nbackend = "none"\n[resources.tagger]\nconcurrency = 1\n')
+    pipeline = build_pipeline(load(path))
     tagger = next(s for s in pipeline.stages if s.name == "tagger")
     assert tagger.resources.concurrency == 1 and any(s is tagger for s in _segments(pipeline.stages))
