@@ -20,6 +20,7 @@ from typing import Any
 
 from pipelines import registry
 from pipelines.config import ConfigError, config_class, load
+from pipelines.config import section as config_section
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class Flag:
 
     def default(self) -> Any:
         section, _, name = self.key.rpartition(".")
-        return getattr(_section(config_class()(), section), name)
+        return getattr(config_section(config_class()(), section), name)
 
 
 FLAGS: tuple[Flag, ...] = (
@@ -71,12 +72,6 @@ FLAGS: tuple[Flag, ...] = (
          "512-1024 MB)", int, metavar="MB"),
     Flag("--spill-dir", "ray.spill_dir", "where the local Ray instance spills objects", metavar="DIR"),
 )
-
-
-def _section(cfg: Any, dotted: str) -> Any:
-    for part in filter(None, dotted.split(".")):
-        cfg = getattr(cfg, part)
-    return cfg
 
 
 def _help(f: Flag) -> str:

@@ -132,6 +132,15 @@ class _ConfigBase:
         return self
 
 
+def section(cfg: Any, name: str | None) -> Any:
+    """The settings of a dotted section (`filters.text`) of a config; None for a class without one."""
+    if name is None:
+        return None
+    for part in filter(None, name.split(".")):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
 def set_key(obj: Any, path: list[str], changes: dict[str, Any]) -> Any:
     """`obj` with the dataclass at `path` inside it given `changes`."""
     if not path:

@@ -74,8 +74,7 @@ class MixSource(Source):
                 source = source_for(sub)
             except ValueError as e:
                 raise ConfigError(f"{key}: {e}", key) from None
-            name = getattr(source, "sample_source", entry.source)
-            members.append(Member(name, source, entry.inputs, entry.weight, entry.limit))
+            members.append(Member(source.sample_source, source, entry.inputs, entry.weight, entry.limit))
         try:
             return cls(members)
         except ValueError as e:

@@ -2,8 +2,8 @@
 
 Every source's samples go through the same stages, in their registered order: annotate (OCR), the
 quality filters, dedup, tag, instructions. A stage whose section turns it off (`ocr.backend = "none"`,
-`dedup.enabled = false`), or a filter with `run.filters = false`, is left out. Read `describe()` (or
-the run's manifest, which lists the stages) to see a run's whole job.
+`dedup.enabled = false`), or a filter with `run.filters = false`, is left out. The run's manifest lists
+the stages of its pipeline.
 """
 
 from __future__ import annotations
@@ -12,19 +12,9 @@ import dataclasses
 from typing import Any
 
 from pipelines import registry
-from pipelines.config import ConfigError
+from pipelines.config import ConfigError, section
 from pipelines.runner import Pipeline
 from pipelines.stage import Source, Stage
-
-
-def section(cfg: Any, name: str | None) -> Any:
-    """The settings of a dotted section (`filters.text`) of a config, or None for a class without one."""
-    if name is None:
-        return None
-    value = cfg
-    for part in name.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def shared_stages(cfg: Any, roles: tuple[str, ...] | None = None) -> list[Stage]:
@@ -86,12 +76,3 @@ def with_resources(pipeline: Pipeline, cfg: Any) -> Pipeline:
         changes = {k: v for k, v in dataclasses.asdict(res).items() if v is not None}
         target.resources = dataclasses.replace(target.resources, **changes)
     return pipeline
-
-
-def describe(pipeline: Pipeline) -> list[str]:
-    """The run as a list, one line per step: `source pdf/2`, `ocr/1 (actors)`, ..."""
-    lines = [f"source {pipeline.source.qualified_name}"]
-    for s in pipeline.stages:
-        how = "actors" if s.resources.actor else "tasks"
-        lines.append(f"{s.qualified_name} ({how}, batch {s.resources.batch_size})")
-    return lines
