@@ -66,7 +66,11 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--browser", "web.browser", "Chromium to drive (default: $VLFORGE_BROWSER, Playwright's own, "
          "/usr/bin/chromium)", metavar="PATH"),
     Flag("--no-dedup", "dedup.enabled", "skip global dedup", None, False),
+    Flag("--grounding-max-turns", "grounding.max_turns", "grounding turns per page or screenshot (0: none)", int,
+         metavar="N"),
     Flag("--ocr", "ocr.backend", "OCR backend (none skips OCR)", metavar="NAME"),
+    Flag("--ocr-policy", "ocr.policy", "where OCR runs: auto (pages without a usable text layer, images without "
+         "text lines, audits), all (every image), none", metavar="POLICY"),
     Flag("--ocr-model-dir", "ocr.model_dir", "local PaddleOCR model folder", metavar="DIR"),
     Flag("--object-store-mb", "ray.object_store_mb", "object store of the local Ray instance (0: a tenth of RAM, "
          "512-1024 MB)", int, metavar="MB"),

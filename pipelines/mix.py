@@ -56,6 +56,10 @@ class MixSource(Source):
         for m in self.members.values():
             m.source.setup()
 
+    def preflight(self) -> None:
+        for m in self.members.values():
+            m.source.preflight()
+
     @classmethod
     def from_config(cls, settings: Any, config: Any) -> MixSource:
         """Every [[mix.sources]] entry's source, built from its own section (or the entry's table)."""

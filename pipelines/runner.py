@@ -123,6 +123,7 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     cluster: dict[str, Any] = {}
     work_started = time.perf_counter()
     if todo:
+        pipeline.source.preflight()
         for stage in pipeline.stages:
             stage.preflight()
         cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)

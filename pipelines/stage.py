@@ -170,6 +170,9 @@ class Source(ABC):
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Open long-lived resources (a browser pool); called once per worker process."""
 
+    def preflight(self) -> None:  # noqa: B027 - optional hook
+        """Check on the driver, before any work, that the source can run (a model it needs is here)."""
+
     @property
     def sample_source(self) -> str:
         """The `source` value its samples carry (the funnel counts by it)."""

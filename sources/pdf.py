@@ -15,13 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pymupdf
 
+from annotators.ocr.audit import Auditor, Verdict
+from annotators.ocr.backend import OcrConfig
 from pipelines.registry import register_source
 from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
-from sources.chart.extract import crop, find_figures
+from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
+from sources.pdf_layer import LayerLine, check_layer, ocr_rows, text_lines, to_pixels
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
 EMBEDDED_CORPUS = Path(__file__).parent / "corpus"
@@ -65,11 +69,30 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "2"  # 2: figure samples
+    version = "3"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits
     item_name = "pages"
 
-    def __init__(self, config: PdfConfig = PdfConfig()):
+    def __init__(self, config: PdfConfig = PdfConfig(), ocr: OcrConfig | None = None):
         super().__init__(config)
+        self.ocr = ocr or OcrConfig(policy="none")  # the run's [ocr]: whether text layers are audited
+        self.auditor: Auditor | None = None
+
+    @classmethod
+    def from_config(cls, settings: PdfConfig | None, config: Any) -> PdfSource:
+        return cls(settings or PdfConfig(), getattr(config, "ocr", None))
+
+    def setup_key(self) -> str:
+        return f"{super().setup_key()}:{self.ocr!r}"
+
+    def setup(self) -> None:
+        if self.ocr.audits:
+            self.auditor = Auditor(self.ocr)
+            self.auditor.setup()
+
+    def preflight(self) -> None:
+        """Load the audit backend once on the driver, so a missing one stops the run before any work."""
+        if self.ocr.audits:
+            Auditor(self.ocr).setup()
 
     # -- driver side -------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
@@ -88,10 +111,11 @@ class PdfSource(Source):
                 continue
             end_all = int(min(pages, budget))
             budget -= end_all
+            state = None if self.state_dir is None else str(self.state_dir)  # where audit verdicts are kept
             for start in range(0, end_all, per):
                 end = min(start + per, end_all)
                 units.append(Unit(f"{uri}#pages={start}-{end}", uri, end - start,
-                                  {"path": str(path), "start": start, "end": end}))
+                                  {"path": str(path), "start": start, "end": end, "state": state}))
         return units
 
     # -- worker side -------------------------------------------------------------------------
@@ -113,18 +137,31 @@ class PdfSource(Source):
                               message=f"{path.name} is damaged or truncated; MuPDF repaired it and "
                                       f"{doc.page_count} page(s) were recovered and kept for filtering")
             info = _doc_info(doc)
+            verdict = self._verdict(doc, unit) if self.auditor is not None and start < end else None
             for number in range(start, min(end, doc.page_count)):
                 locator = f"page={number + 1}"
                 try:
-                    yield from self._page_samples(doc, number, unit.uri, locator, info)
+                    yield from self._page_samples(doc, number, unit.uri, locator, info, verdict)
                 except Exception as e:  # one page failing never costs the other pages
                     yield failure(source=self.name, uri=unit.uri, locator=locator, stage=self.qualified_name,
                                   error=e, error_type=getattr(e, "error_type", "PageRenderError"),
                                   message=f"page {number + 1} of {path.name} failed to render: {e}")
 
-    def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str,
-                      info: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        page = doc.load_page(number)
+    def _verdict(self, doc: pymupdf.Document, unit: Unit) -> Verdict:
+        """The audit verdict of the unit's document (computed once per run, by whichever worker asks first)."""
+
+        def has_text(n: int) -> bool:
+            return bool(doc.load_page(n).get_text("text").strip())
+
+        def read_page(n: int) -> tuple[str, np.ndarray]:
+            page = doc.load_page(n)
+            pix, _, _ = self._render(page)
+            return page.get_text("text"), _rgb(pix)
+
+        return self.auditor.verdict(unit.uri, doc.page_count, has_text, read_page, unit.params.get("state"))
+
+    def _render(self, page: pymupdf.Page) -> tuple[pymupdf.Pixmap, float, bool]:
+        """The page rendered at `dpi` (scaled down to `max_pixels`), its zoom, and whether it was scaled down."""
         rect = page.rect
         if rect.width < 1 or rect.height < 1:
             raise InputError("PageRenderError", f"page has no area ({rect.width}x{rect.height} pt)")
@@ -138,15 +175,40 @@ class PdfSource(Source):
         problems = pymupdf.TOOLS.mupdf_warnings(reset=True)
         if self.config.strict_render and "error" in problems.lower():
             raise InputError("PageRenderError", "; ".join(dict.fromkeys(problems.splitlines())))
+        return pix, zoom, downscaled
+
+    def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str,
+                      info: dict[str, Any], verdict: Verdict | None = None) -> Iterable[dict[str, Any]]:
+        page = doc.load_page(number)
+        pix, zoom, downscaled = self._render(page)
         data = pix.tobytes(self.config.image_format)
-        text = page.get_text("text")
+        textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+        text = page.get_text("text", textpage=textpage)
+        lines = text_lines(page, textpage)
+        regions = find_figures(page) if self.config.figures else []
+        figures = [_figure_meta(r, page, zoom) for r in regions]
+        boxes = [to_pixels(line.rect, page, zoom) for line in lines]
+        check = check_layer(text, pix, boxes, [f["bbox"] for f in figures],
+                            self.ocr.layer_max_garbled, self.ocr.layer_min_text_ink)
         meta = {**info, "page": number + 1, "dpi": round(zoom * 72, 2), "text_layer": bool(text.strip()),
-                "downscaled": downscaled, "stage": self.qualified_name}
+                "downscaled": downscaled, "layer_check": check.as_meta(), "stage": self.qualified_name}
+        if figures:
+            meta["figures"] = figures
+        need = check.issue or (None if verdict is None or verdict.trusted else "audit_failed")
+        ocr = None
+        if need:  # OCR must read this page (under policy none, nothing will)
+            meta["ocr_needed"] = need
+        else:  # the layer stands in for OCR: exact lines, free
+            ocr = ocr_rows(lines, page, zoom, pix.width, pix.height)
+            meta["ocr_source"] = "text_layer"
+        if verdict is not None and number in verdict.pages:
+            meta["ocr_audit"] = {"backend": verdict.backend, "cer": verdict.pages[number]}
         yield {
             "id": sample_id(self.name, uri, locator, b"page:" + data),
             "source": self.name, "kind": "page", "uri": uri, "locator": locator,
             "image": image_value(data), "width": pix.width, "height": pix.height,
-            "text": text, "meta": meta_json(meta),
+            "text": text, "ocr": ocr, "ocr_text": None if ocr is None else "\n".join(r["text"] for r in ocr),
+            "meta": meta_json(meta),
         }
         if self.config.text_samples and text.strip():
             yield {
@@ -154,27 +216,54 @@ class PdfSource(Source):
                 "source": self.name, "kind": "text", "uri": uri, "locator": locator,
                 "text": text, "meta": meta_json({**info, "page": number + 1, "stage": self.qualified_name}),
             }
-        if self.config.figures:
-            yield from self._figure_samples(page, number, uri, locator, info)
+        for i, region in enumerate(regions, start=1):
+            yield self._figure_sample(page, region, i, lines if need is None else [], number, uri, locator, info)
 
-    def _figure_samples(self, page: pymupdf.Page, number: int, uri: str, locator: str,
-                        info: dict[str, Any]) -> Iterable[dict[str, Any]]:
-        """One sample per figure or chart on the page: the region cropped at `figure_dpi`, its caption as
-        `text`, the words inside it (tick labels, legend) and its class in `meta`."""
-        for i, region in enumerate(find_figures(page), start=1):
-            png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi)
-            label, scores = classify_figure(png, region, page)
-            where = f"{locator}/figure={i}"
-            meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,
-                    "figure_class": label, "class_scores": {k: round(float(v), 4) for k, v in scores.items()},
-                    "caption_label": region.label, "inner_text": region.inner_text, "dpi": self.config.figure_dpi,
-                    "stage": self.qualified_name}
-            yield {
-                "id": sample_id(self.name, uri, where, b"figure:" + png),
-                "source": self.name, "kind": chart_kind(label), "uri": uri, "locator": where,
-                "image": image_value(png), "width": width, "height": height,
-                "text": region.caption, "meta": meta_json(meta),
-            }
+    def _figure_sample(self, page: pymupdf.Page, region: FigureRegion, i: int, lines: list[LayerLine], number: int,
+                       uri: str, locator: str, info: dict[str, Any]) -> dict[str, Any]:
+        """A figure or chart on the page: the region cropped at `figure_dpi`, its caption as `text`, the
+        words inside it (tick labels, legend) and its class in `meta`; the text-layer lines inside it as
+        `ocr` when it has any (a raster figure has none, and goes to OCR)."""
+        png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi)
+        label, scores = classify_figure(png, region, page)
+        where = f"{locator}/figure={i}"
+        meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,
+                "figure_class": label, "class_scores": {k: round(float(v), 4) for k, v in scores.items()},
+                "caption_label": region.label, "inner_text": region.inner_text, "dpi": self.config.figure_dpi,
+                "stage": self.qualified_name}
+        inside = [line for line in lines if _centre_in(line.rect, region.bbox)]
+        ocr = None
+        if inside:
+            ocr = ocr_rows(inside, page, self.config.figure_dpi / 72, width, height,
+                           origin=crop_clip(page, region.bbox).tl)
+            meta["ocr_source"] = "text_layer"
+        return {
+            "id": sample_id(self.name, uri, where, b"figure:" + png),
+            "source": self.name, "kind": chart_kind(label), "uri": uri, "locator": where,
+            "image": image_value(png), "width": width, "height": height,
+            "text": region.caption, "ocr": ocr or None,
+            "ocr_text": "\n".join(r["text"] for r in ocr) if ocr else None, "meta": meta_json(meta),
+        }
+
+
+def _figure_meta(region: FigureRegion, page: pymupdf.Page, zoom: float) -> dict[str, Any]:
+    """Where a figure and its caption stand on the page image (pixels), for grounding and the ink check."""
+    cap = region.caption_bbox
+    return {"bbox": [round(v, 1) for v in to_pixels(pymupdf.Rect(region.bbox), page, zoom)],
+            "caption": region.caption, "label": region.label,
+            "caption_bbox": None if cap is None else [round(v, 1) for v in to_pixels(pymupdf.Rect(cap), page, zoom)]}
+
+
+def _centre_in(rect: pymupdf.Rect, bbox: tuple[float, float, float, float]) -> bool:
+    x, y = (rect.x0 + rect.x1) / 2, (rect.y0 + rect.y1) / 2
+    return bbox[0] <= x <= bbox[2] and bbox[1] <= y <= bbox[3]
+
+
+def _rgb(pix: pymupdf.Pixmap) -> np.ndarray:
+    """A render (RGB, no alpha) as an H x W x 3 array of its own (not a view of the pixmap's memory,
+    which is freed with the pixmap), without encoding it."""
+    a = np.frombuffer(pix.samples, dtype=np.uint8).reshape(pix.height, pix.width, pix.n)
+    return np.ascontiguousarray(a[:, :, :3])
 
 
 def open_pdf(path: Path) -> pymupdf.Document:

@@ -8,6 +8,7 @@ them ever downloads anything.
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -16,19 +17,35 @@ import numpy as np
 
 from pipelines.stage import ConfigError, StageUnavailable
 
+POLICIES = ("auto", "all", "none")
+
 
 @dataclass(frozen=True)
 class OcrConfig:
-    """[ocr]: what reads the text. `backend`: rapidocr (default; models ship in its wheel), tesseract,
-    paddleocr, or none; `model_dir`: PaddleOCR's local model folder; `languages`: Tesseract's language
-    packs; `min_score`: lines read with lower confidence are dropped. How OCR is scheduled (threads per
-    worker = `num_cpus`, actors = `concurrency`, pages per task = `batch_size`) is set in [resources.ocr]
-    like any stage's."""
+    """[ocr]: where OCR runs and what reads the text.
+
+    `policy`: auto (default) takes a born-digital page's lines from its text layer and OCRs only what
+    needs it: scans, pages whose layer is garbled (`layer_max_garbled`) or covers less than
+    `layer_min_text_ink` of the ink the page shows, images without text lines (raster figures, web
+    figures, dataset images), and every page of a document whose audit fails; all OCRs every image;
+    none never OCRs. Audits: `audit_share` of each document's text-layer pages (at least one) are also
+    read by `audit_backend` and scored, feeding `quality.ocr_cer`; a document reading back worse than
+    `audit_max_cer` is OCRed in full.
+    `backend`: rapidocr (default; models ship in its wheel), tesseract, paddleocr, or none; `model_dir`:
+    PaddleOCR's local model folder; `languages`: Tesseract's language packs; `min_score`: lines read
+    with lower confidence are dropped. How OCR is scheduled (threads per worker = `num_cpus`, actors =
+    `concurrency`, pages per task = `batch_size`) is set in [resources.ocr] like any stage's."""
 
     backend: str = "rapidocr"
+    policy: str = "auto"
     model_dir: str = ""
     languages: str = "eng+chi_sim"
     min_score: float = 0.5
+    audit_share: float = 0.01
+    audit_backend: str = "tesseract"
+    audit_max_cer: float = 0.5
+    layer_min_text_ink: float = 0.35
+    layer_max_garbled: float = 0.05
 
     def validate(self) -> None:
         from pipelines.registry import ocr_backend_names
@@ -36,8 +53,24 @@ class OcrConfig:
         names = (*ocr_backend_names(), "none")
         if self.backend not in names:
             raise ConfigError(f"backend must be one of {', '.join(names)}, got {self.backend!r}", "backend")
-        if not 0 <= self.min_score <= 1:
-            raise ConfigError(f"min_score must be between 0 and 1, got {self.min_score}", "min_score")
+        if self.policy not in POLICIES:
+            raise ConfigError(f"policy must be one of {', '.join(POLICIES)}, got {self.policy!r}", "policy")
+        if self.audit_backend not in ("", *ocr_backend_names()):
+            raise ConfigError(f"audit_backend must be one of {', '.join(ocr_backend_names())} or empty (the "
+                              f"OCR backend), got {self.audit_backend!r}", "audit_backend")
+        for key in ("min_score", "audit_share", "layer_min_text_ink", "layer_max_garbled"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"{key} must be between 0 and 1, got {getattr(self, key)}", key)
+
+    @property
+    def runs(self) -> bool:
+        """Whether any OCR happens at all."""
+        return self.backend != "none" and self.policy != "none"
+
+    @property
+    def audits(self) -> bool:
+        """Whether text layers are audited (auto policy with a share above 0)."""
+        return self.runs and self.policy == "auto" and self.audit_share > 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +101,13 @@ class OcrBackend(ABC):
         """Load models; raise BackendUnavailable with a clear reason if they are not here."""
 
     @abstractmethod
-    def read(self, image: np.ndarray) -> list[OcrLine]:
-        """Lines of an H x W x 3 uint8 RGB image, in any order."""
+    def read(self, image: np.ndarray, upright: bool = True) -> list[OcrLine]:
+        """Lines of an H x W x 3 uint8 RGB image, in any order.
+
+        `upright`: the caller knows the text stands upright (a rendered PDF page, a crop of one, a
+        screenshot), so a backend must not run a text-direction classifier: on rendered pages it turns
+        good lines upside down (RapidOCR read an upright URL as "(Cc=-: ct" and then dropped it). False
+        for scans and camera images, whose lines may be rotated."""
 
     def version(self) -> str:
         return self.name
@@ -96,14 +134,18 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     A band with a vertical gutter at least a line tall is read column by column; otherwise the
     band above the first horizontal gap (taller than most of a line) is read, then the rest. A
     two-column page under a full-width title reads title, left column, right column. A leaf is read
-    row by row, left to right. (A table whose columns are separated by wide gutters is read column by
-    column.)
+    row by row, left to right.
+
+    A "column" that is only a few characters wide, or made only of number-like or very short lines
+    (right-aligned page numbers of a table of contents, line numbers, a right-hand running head), is
+    not a column: it joins its neighbour, so "Intro .... 1" reads as one row. A table whose real
+    columns are separated by wide gutters is still read column by column.
     """
     if len(lines) <= 1:
         return list(lines)
     bounds = [_bounds(line.box) for line in lines]
     height = float(np.median([b[3] - b[1] for b in bounds])) or 1.0
-    columns = _split(bounds, 0, height)
+    columns = _merge_slivers(_split(bounds, 0, height), lines, bounds, _char_width(lines, bounds, height))
     if len(columns) > 1:
         return [line for c in columns for line in reading_order([lines[i] for i in c])]
     rows = _split(bounds, 1, 0.8 * height)
@@ -111,6 +153,45 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
         rest = [i for r in rows[1:] for i in r]
         return reading_order([lines[i] for i in rows[0]]) + reading_order([lines[i] for i in rest])
     return [lines[i] for i in _rows_then_x(bounds)]
+
+
+MIN_COLUMN_CHARS = 4  # a column narrower than this many characters is a sliver (page numbers), not a column
+_NUMBER_LIKE = re.compile(r"[\d\W_]+|[ivxlcdm]+|[IVXLCDM]+")  # 12, (3), 4.2.1, .11, xiv, IV
+
+
+def _char_width(lines: list[OcrLine], bounds: list[tuple[float, float, float, float]], height: float) -> float:
+    """Median width of one character: each line's box width over its length, at most a line height (a
+    glyph is rarely wider than it is tall; the cap keeps a short label in a wide box from inflating it)."""
+    widths = [min((b[2] - b[0]) / len(line.text), height)
+              for line, b in zip(lines, bounds, strict=True) if line.text.strip()]
+    return float(np.median(widths)) if widths else 0.5 * height
+
+
+def _is_sliver(group: list[int], lines: list[OcrLine], bounds: list[tuple[float, float, float, float]],
+               char_width: float) -> bool:
+    """A group of lines too narrow (a few characters), or only number-like, to be a column of its own."""
+    width = max(bounds[i][2] for i in group) - min(bounds[i][0] for i in group)
+    return width < MIN_COLUMN_CHARS * char_width or all(_NUMBER_LIKE.fullmatch(lines[i].text.strip())
+                                                        for i in group)
+
+
+def _merge_slivers(columns: list[list[int]], lines: list[OcrLine], bounds: list[tuple[float, float, float, float]],
+                   char_width: float) -> list[list[int]]:
+    """Columns (left to right) with each sliver joined to the column on its left (the first one's to its right)."""
+    merged: list[list[int]] = []
+    pending: list[int] = []  # slivers left of the first real column
+    for group in columns:
+        if _is_sliver(group, lines, bounds, char_width):
+            if merged:
+                merged[-1] = merged[-1] + group
+            else:
+                pending += group
+        else:
+            merged.append(pending + group)
+            pending = []
+    if pending:  # every group was a sliver: one column, read by rows
+        merged.append(pending)
+    return merged
 
 
 def _bounds(box: tuple[float, ...]) -> tuple[float, float, float, float]:

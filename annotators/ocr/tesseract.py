@@ -47,7 +47,8 @@ class TesseractBackend(OcrBackend):
         self._tesserocr = tesserocr
         self._api = tesserocr.PyTessBaseAPI(path=str(data), lang=self.config.languages)
 
-    def read(self, image: np.ndarray) -> list[OcrLine]:
+    def read(self, image: np.ndarray, upright: bool = True) -> list[OcrLine]:
+        """`upright` changes nothing: Tesseract's default page mode never detects orientation (no OSD)."""
         from PIL import Image
 
         tess = self._tesserocr
@@ -56,7 +57,10 @@ class TesseractBackend(OcrBackend):
         level = tess.RIL.TEXTLINE
         lines = []
         for r in tess.iterate_level(self._api.GetIterator(), level):
-            text = (r.GetUTF8Text(level) or "").strip()
+            try:
+                text = (r.GetUTF8Text(level) or "").strip()
+            except RuntimeError:  # tesserocr raises "No text returned" for a line region it read as empty
+                continue
             if not text:
                 continue
             score = r.Confidence(level) / 100.0

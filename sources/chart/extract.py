@@ -99,15 +99,21 @@ def page_box(page: pymupdf.Page) -> pymupdf.Rect:
     return page.rect * page.derotation_matrix
 
 
-def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int = 200) -> tuple[bytes, int, int]:
-    """PNG of a page region at `dpi`, padded by a few points and clamped to the page: the figure's image sample.
-
-    A rotated page is cropped as it is displayed (the region turned with the page)."""
+def crop_clip(page: pymupdf.Page, bbox: tuple[float, float, float, float]) -> pymupdf.Rect:
+    """The displayed (rotated) page area `crop` renders for a region: padded, clamped to the page. Its
+    top-left is the crop's pixel origin, so text-layer boxes can be placed on the crop."""
     padded = (pymupdf.Rect(bbox) + (-CROP_PAD, -CROP_PAD, CROP_PAD, CROP_PAD)) & page_box(page)
     clip = padded * page.rotation_matrix
     if padded.is_empty or clip.is_empty:
         raise ValueError(f"region {bbox} lies outside the page {tuple(page_box(page))}")
-    pix = page.get_pixmap(clip=clip, dpi=dpi, alpha=False)
+    return clip
+
+
+def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int = 200) -> tuple[bytes, int, int]:
+    """PNG of a page region at `dpi`, padded by a few points and clamped to the page: the figure's image sample.
+
+    A rotated page is cropped as it is displayed (the region turned with the page)."""
+    pix = page.get_pixmap(clip=crop_clip(page, bbox), dpi=dpi, alpha=False)
     return pix.tobytes("png"), pix.width, pix.height
 
 

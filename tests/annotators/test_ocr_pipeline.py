@@ -1,4 +1,4 @@
-"""OCR inside a real Ray Data run, as an actor pool."""
+"""OCR inside a real Ray Data run, as an actor pool (policy all: every page is read)."""
 
 import pytest
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 def test_every_page_gets_ocr_lines_and_text_samples_do_not(tmp_path):
     pdf = text_pdf(tmp_path / "doc.pdf", ["Harbour water rose in July.\nPumps ran all night.",
                                           "Harbour water fell in August.\nPumps ran all night."])
-    result = build([pdf], tmp_path / "out", ocr="rapidocr")
+    result = build([pdf], tmp_path / "out", ocr="rapidocr", ocr_policy="all")
     rows = read_shards(tmp_path / "out").to_pylist()
     pages = [r for r in rows if r["kind"] == "page"]
     assert len(pages) == 2 and result.stats["errors"] == 0

@@ -15,9 +15,9 @@ from sources.pdf import PdfSource
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 
-def build(inputs, out, fresh=False, shard_rows=1000, pages_per_unit=8, ocr="none", **run_changes):
+def build(inputs, out, fresh=False, shard_rows=1000, pages_per_unit=8, ocr="none", ocr_policy="auto", **run_changes):
     cfg = Config().replace("run", inputs=tuple(str(i) for i in inputs), shard_rows=shard_rows, **run_changes)
-    cfg = cfg.replace("pdf", pages_per_unit=pages_per_unit).replace("ocr", backend=ocr)
+    cfg = cfg.replace("pdf", pages_per_unit=pages_per_unit).replace("ocr", backend=ocr, policy=ocr_policy)
     opts = RunOptions.from_config(cfg, out=out, fresh=fresh, shard_rows=shard_rows)
     return run(build_pipeline(cfg), opts)
 
