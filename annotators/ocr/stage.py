@@ -25,7 +25,7 @@ from pipelines.registry import register_stage
 from pipelines.schema import TRANSCRIBED_KINDS, meta_json, quality_scores, set_columns
 from pipelines.stage import Resources, Stage
 
-GOOD_READING = 0.85  # mean line confidence of a scan read as it lies, above which no other orientation is tried
+GOOD_READING = 0.75  # mean line confidence of an upright scan reading, below which upside down is tried
 LOW_INK_MORE_TEXT = 1.5  # OCR must read this many times the layer's text to replace it
 
 
@@ -85,24 +85,26 @@ class OcrStage(Stage):
         crop, a screenshot); otherwise (a scan) it may lie sideways or upside down, and its orientation is
         found once for the page (`read_any_orientation`), never by the backend's per-line classifier."""
         image = decode_rgb(data)
-        lines = self.backend.read(image, upright=True) if upright else self.read_any_orientation(image)
-        return reading_order(lines)
+        if upright:
+            return reading_order(self.backend.read(image, upright=True))
+        return self.read_any_orientation(image)
 
     def read_any_orientation(self, image: np.ndarray) -> list[OcrLine]:
-        """Read a scan as it lies; if that reads poorly, also turned 180, 90 and 270 degrees, keeping the
-        reading with the most confidently read text (boxes mapped back onto the image as given).
+        """Read a scan as it lies; if its lines stand on end (most boxes taller than wide) also turned 90
+        and 270 degrees, and if it reads poorly also turned 180; keep the reading with the most confidently
+        read text, in reading order, its boxes mapped back onto the image as given.
 
         RapidOCR's direction classifier decides per line and turned good upright lines upside down on
         real scans (a first line 'Harbour water rose in July' read as 'Har r sd p sr r rrht')."""
         best, turns = self.backend.read(image, upright=True), 0
-        if best and np.mean([line.score for line in best]) >= GOOD_READING:
-            return best
-        for k in (2, 1, 3):
+        sideways = sum(_tall(line.box) for line in best) > len(best) / 2
+        poor = not best or np.mean([line.score for line in best]) < GOOD_READING
+        for k in (1, 3) if sideways else (2,) if poor else ():
             lines = self.backend.read(np.ascontiguousarray(np.rot90(image, k)), upright=True)
             if _weight(lines) > _weight(best):
                 best, turns = lines, k
-        height, width = image.shape[:2]
-        return [OcrLine(line.text, line.score, _unturn(line.box, turns, width, height)) for line in best]
+        height, width = image.shape[:2]  # ordered as read on the turned image, then placed on the given one
+        return [OcrLine(line.text, line.score, _unturn(line.box, turns, width, height)) for line in reading_order(best)]
 
     def process(self, batch: pa.Table) -> pa.Table:
         rows = batch.select(list(self.reads)).to_pylist()
@@ -147,6 +149,12 @@ class OcrStage(Stage):
 def _weight(lines: list[OcrLine]) -> float:
     """How much text a reading found, weighted by confidence: the better orientation reads more, surer."""
     return sum(len(line.text) * line.score for line in lines)
+
+
+def _tall(box: tuple[float, ...]) -> bool:
+    """A line box taller than wide with room for a few characters: text running down the image."""
+    xs, ys = box[0::2], box[1::2]
+    return max(ys) - min(ys) > 2 * (max(xs) - min(xs))
 
 
 def _unturn(box: tuple[float, ...], turns: int, width: int, height: int) -> tuple[float, ...]:
