@@ -2,7 +2,10 @@
 
 Byte-level means every string (English, Chinese, code, CSV) encodes without unknown tokens. The
 special tokens come first so their ids are fixed whatever the corpus: the model and the sequence
-builder use the constants below, and a loaded tokenizer that disagrees is refused.
+builder use the constants below, and a loaded tokenizer that disagrees is refused. DeepSeek-VL2's
+grounding markers (`<|ref|>`, `<|/ref|>`, `<|det|>`, `<|/det|>`, in the shards' grounding turns) are
+single tokens too, so a box is always framed the same way; unlike the control tokens, `decode`
+keeps them, since they are part of an answer.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from pathlib import Path
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 PAD, BOS, EOS, IMAGE, USER, ASSISTANT = "<pad>", "<bos>", "<eos>", "<image>", "<|user|>", "<|assistant|>"
-SPECIALS = (PAD, BOS, EOS, IMAGE, USER, ASSISTANT)
-PAD_ID, BOS_ID, EOS_ID, IMAGE_ID, USER_ID, ASSISTANT_ID = range(len(SPECIALS))
+REF, REF_END, DET, DET_END = "<|ref|>", "<|/ref|>", "<|det|>", "<|/det|>"
+GROUNDING = (REF, REF_END, DET, DET_END)
+SPECIALS = (PAD, BOS, EOS, IMAGE, USER, ASSISTANT, *GROUNDING)
+PAD_ID, BOS_ID, EOS_ID, IMAGE_ID, USER_ID, ASSISTANT_ID, REF_ID, REF_END_ID, DET_ID, DET_END_ID = range(len(SPECIALS))
+GROUNDING_IDS = {REF_ID: REF, REF_END_ID: REF_END, DET_ID: DET, DET_END_ID: DET_END}
 FILE = "tokenizer.json"
 
 
@@ -24,6 +30,9 @@ class TextTokenizer:
     def __init__(self, tok: Tokenizer) -> None:
         for i, name in enumerate(SPECIALS):
             if tok.token_to_id(name) != i:
+                if name in GROUNDING and all(tok.token_to_id(n) == j for j, n in enumerate(SPECIALS[:REF_ID])):
+                    raise ValueError(f"tokenizer has no {name} token (id {i}): it predates the grounding tokens; "
+                                     "train a new one (python -m model_ref.train without --tokenizer)")
                 raise ValueError(f"tokenizer does not map {name} to id {i}: it was not made by model_ref.tokenizer")
         self.tok = tok
 
@@ -61,4 +70,13 @@ class TextTokenizer:
         return [e.ids for e in self.tok.encode_batch(texts, add_special_tokens=False)]
 
     def decode(self, ids: list[int]) -> str:
-        return self.tok.decode(ids, skip_special_tokens=True)
+        """The text of `ids`: control tokens (padding, turn markers, image) dropped, grounding markers kept."""
+        parts, run = [], []
+        for i in ids:
+            if i in GROUNDING_IDS:
+                parts += [self.tok.decode(run, skip_special_tokens=True), GROUNDING_IDS[i]]
+                run = []
+            else:
+                run.append(i)
+        parts.append(self.tok.decode(run, skip_special_tokens=True))
+        return "".join(parts)

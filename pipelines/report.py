@@ -5,8 +5,9 @@
 
 The page shows the run's settings and versions, the funnel from inputs to kept samples, counts per
 source, kind, language and use-case tag, histograms of image sizes, OCR confidence and quality
-scores, thumbnails per kind and per tag (a few with their OCR boxes drawn), some rejected samples
-with their reasons, and the error table. Charts are drawn with matplotlib and every image is
+scores, thumbnails per kind and per tag (a few with their OCR boxes drawn), a page with its
+grounding boxes drawn and its grounding turns listed, some rejected samples with their reasons,
+and the error table. Charts are drawn with matplotlib and every image is
 inlined as a data URI, so the file works offline, e-mailed or archived. Numbers come from
 stats.json; distributions read only the columns they need, from at most `MAX_ROWS` samples, and
 thumbnails come from the first `SCAN_ROWS` rows of the shards (and of the rejects).
@@ -19,6 +20,7 @@ import base64
 import html
 import io
 import json
+import re
 import sys
 import webbrowser
 from collections import Counter
@@ -27,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 MAX_ROWS = 200_000  # rows read for the distributions
 SCAN_ROWS = 20_000  # rows (with images) looked through for thumbnails, OCR examples and rejects
@@ -67,6 +69,7 @@ def build_report(out: str | Path) -> Path:
         _section("Samples by kind", _thumb_groups(shards, "kind")),
         _section("Samples by use-case tag", _thumb_groups(shards, "tags")),
         _section("OCR lines on a few pages", _ocr_examples(shards)),
+        _section("Grounding boxes on a page", _grounding_examples(shards)),
         _section("Rejected samples", _rejected(rejects)),
         _section("Errors", _errors_table(errors)),
     ]
@@ -279,6 +282,64 @@ def _ocr_examples(files: list[Path], n: int = 3) -> str:
     return f"<div class='cards big'>{''.join(cards)}</div>"
 
 
+# Grounding turns as the shards write them (DeepSeek-VL2): <|ref|>text<|/ref|><|det|>[[x1, y1, x2, y2], ...]<|/det|>,
+# integers on a 0-999 scale of the image's width and height.
+_DET = re.compile(r"<\|det\|>(.*?)<\|/det\|>", re.S)
+_REF = re.compile(r"<\|ref\|>(.*?)<\|/ref\|>", re.S)
+_BOX = re.compile(r"\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]")
+_PALETTE = ((220, 40, 40), (30, 120, 220), (20, 150, 60), (200, 120, 0), (150, 60, 190), (0, 150, 150))
+
+
+def _grounding_turns(messages: list[dict] | None) -> list[tuple[str, str, str, list[tuple[int, ...]]]]:
+    """(question, answer, label, boxes on the 0-999 scale) of each turn that holds boxes: the boxes of the
+    answer, labelled by its <|ref|> text, or those of the question (region reading), labelled by the answer."""
+    turns = messages or []
+    out = []
+    for q, a in zip(turns[0::2], turns[1::2], strict=False):
+        question, answer = q.get("content") or "", a.get("content") or ""
+        for content, fallback in ((answer, ""), (question, answer)):
+            found = _DET.search(content)
+            if found:
+                ref = _REF.search(content)
+                boxes = [tuple(int(v) for v in b) for b in _BOX.findall(found.group(1))]
+                out.append((question, answer, ref.group(1) if ref else fallback, boxes))
+                break
+    return out
+
+
+def _grounding_examples(files: list[Path], n: int = 1, side: int = 720) -> str:
+    """The first `n` samples with grounding turns: the image with every box drawn and labelled, and the turns."""
+    cards = []
+    for row in _iter_rows(files, _CARD_COLUMNS + ["messages"]):
+        turns = _grounding_turns(row.get("messages"))
+        image = (row.get("image") or {}).get("bytes")
+        if not turns or not image:
+            continue
+        with Image.open(io.BytesIO(image)) as im:
+            im = im.convert("RGB")
+        im.thumbnail((side, side))
+        draw, font = ImageDraw.Draw(im), ImageFont.load_default()
+        listed = []
+        for i, (question, answer, label, boxes) in enumerate(turns):
+            colour = _PALETTE[i % len(_PALETTE)]
+            for x0, y0, x1, y1 in boxes:
+                box = (x0 * im.width / 999, y0 * im.height / 999, x1 * im.width / 999, y1 * im.height / 999)
+                draw.rectangle(box, outline=colour, width=2)
+                draw.text((box[0], max(0, box[1] - 11)), f"{i + 1} {label[:40]}", fill=colour, font=font)
+            listed.append(f"<li style='color:rgb{colour}'>{html.escape(question)} → {html.escape(answer[:200])}</li>")
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=85)
+        cards.append(f"<figure class='wide'>{_img(buf.getvalue(), 'image/jpeg', 'grounding boxes', 'thumb')}"
+                     f"<figcaption><b>{html.escape(str(row.get('kind')))}</b> · "
+                     f"{html.escape(Path(str(row.get('uri') or '')).name)} {html.escape(str(row.get('locator') or ''))}"
+                     f"<ol>{''.join(listed)}</ol></figcaption></figure>")
+        if len(cards) >= n:
+            break
+    if not cards:
+        return "<p class='muted'>no grounding turns in this run</p>"
+    return f"<div class='cards'>{''.join(cards)}</div>"
+
+
 def _rejected(files: list[Path], per_reason: int = 2) -> str:
     seen: Counter[str] = Counter()
     cards = []
@@ -313,6 +374,7 @@ h1 {{ margin-bottom: 4px; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom
 .stat .n {{ font-size: 22px; font-weight: 600; }}
 .grid {{ display: flex; flex-wrap: wrap; gap: 8px; }} .chart {{ max-width: 100%; }}
 .cards {{ display: flex; flex-wrap: wrap; gap: 12px; }} .cards.big figure {{ width: 360px; }}
+.cards figure.wide {{ width: 740px; }}
 figure {{ margin: 0; width: 260px; border: 1px solid #e3e3e3; border-radius: 6px; padding: 6px; }}
 .thumb {{ max-width: 100%; display: block; margin: auto; }} figcaption {{ font-size: 12px; }}
 .text {{ color: #555; }} .tags {{ color: #2a6a9a; }} .why {{ color: #b03020; font-weight: 600; }}

@@ -107,6 +107,35 @@
       code: el.tagName.toLowerCase() === "svg" && el.outerHTML.length <= opts.maxSvgChars ? el.outerHTML : "",
     });
   }
+  // Elements a user points at, by role and visible label, for grounding: buttons, links, form fields,
+  // headings, tables and images. Text blocks merge a link or button into its paragraph; these keep it apart.
+  const ROLES = [
+    ["button", "button, input[type=submit], input[type=button], input[type=reset], [role=button]"],
+    ["link", "a[href], [role=link]"],
+    ["field", "input:not([type=hidden]):not([type=submit]):not([type=button]):not([type=reset]), select, textarea"],
+    ["heading", "h1, h2, h3, h4, h5, h6, [role=heading]"],
+    ["table", "table"],
+    ["image", "img"],
+  ];
+  const clean = (s) => (s || "").replace(/\s+/g, " ").trim().slice(0, 200);
+  const labelOf = (el, role) => {
+    if (role === "field") return clean((el.labels && el.labels[0] && el.labels[0].innerText) || el.getAttribute("aria-label") || el.placeholder);
+    if (role === "table") return clean(el.caption ? el.caption.innerText : el.getAttribute("aria-label"));
+    if (role === "image") return clean(el.alt || el.title);
+    return clean(el.innerText || el.value || el.getAttribute("aria-label"));
+  };
+  const targets = [];
+  const taken = new Set();
+  roles: for (const [role, selector] of ROLES) {
+    for (const el of document.querySelectorAll(selector)) {
+      if (targets.length >= opts.maxBlocks || performance.now() - started > opts.budgetMs) break roles;
+      if (taken.has(el)) continue;
+      taken.add(el);
+      const r = el.getBoundingClientRect();
+      if (r.width < 4 || r.height < 4 || hidden(el)) continue;
+      targets.push({ role, label: labelOf(el, role), box: [r.left + sx, r.top + sy, r.right + sx, r.bottom + sy] });
+    }
+  }
   const root = document.scrollingElement || document.documentElement;
   return {
     title: document.title || "",
@@ -117,6 +146,7 @@
     background: getComputedStyle(document.body || document.documentElement).backgroundColor,
     blocks: out,
     figures,
+    targets,
     truncated,
     ms: performance.now() - started,
   };

@@ -9,8 +9,8 @@ the top of the first line that would be split, so no printed line straddles two 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -28,6 +28,7 @@ class Tile:
     png: bytes
     width: int
     blocks: list[dict[str, Any]]  # {tag, text, box: [x0, y0, x1, y1] in tile pixels, region}
+    targets: list[dict[str, Any]] = field(default_factory=list)  # {role, label, box}: elements to point at
 
     @property
     def text(self) -> str:
@@ -72,10 +73,10 @@ def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pa
 
 def cut(band: Callable[[int, int], bytes], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
         width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255),
-        margin: int = 0) -> list[Tile]:
+        margin: int = 0, targets: Sequence[dict[str, Any]] = ()) -> list[Tile]:
     """One tile per (top, height) cut: the PNG `band(top, height)` returns (placed `margin` px down on a
-    page `pad_to` px high filled with `background`, when those are given), with the blocks whose
-    centre lies in it, in the tile's pixels."""
+    page `pad_to` px high filled with `background`, when those are given), with the blocks and the
+    `targets` (elements, `{role, label, box}`) whose centre lies in it, in the tile's pixels."""
     tiles = []
     for index, (top, height) in enumerate(cuts):
         png = band(top, height)
@@ -85,17 +86,26 @@ def cut(band: Callable[[int, int], bytes], blocks: list[dict[str, Any]], cuts: l
             page = Image.new("RGB", (piece.width, pad_to), background)
             page.paste(piece, (0, margin))
             png, tile_h = png_bytes(page), pad_to
-        inside = []
-        for b in blocks:
-            x0, y0, x1, y1 = b["box"]
-            if top <= (y0 + y1) / 2 < top + height:
-                box = [max(0.0, x0), max(0.0, y0 - top) + margin, min(float(width), x1),
-                       min(float(height), y1 - top) + margin]
-                if box[2] > box[0] and box[3] > box[1]:
-                    inside.append({"tag": b["tag"], "text": b["text"], "box": [round(v, 1) for v in box],
-                                   "region": b.get("region", "body")})
-        tiles.append(Tile(index, top, tile_h, png, width, inside))
+        inside = [{"tag": b["tag"], "text": b["text"], "box": box, "region": b.get("region", "body")}
+                  for b, box in _placed(blocks, top, height, width, margin)]
+        pointed = [{"role": t["role"], "label": t["label"], "box": box}
+                   for t, box in _placed(targets, top, height, width, margin)]
+        tiles.append(Tile(index, top, tile_h, png, width, inside, pointed))
     return tiles
+
+
+def _placed(items: Sequence[dict[str, Any]], top: int, height: int, width: int,
+            margin: int) -> list[tuple[dict[str, Any], list[float]]]:
+    """The items whose box's centre lies in the band [top, top + height), with the box in the tile's pixels."""
+    out = []
+    for item in items:
+        x0, y0, x1, y1 = item["box"]
+        if top <= (y0 + y1) / 2 < top + height:
+            box = [max(0.0, x0), max(0.0, y0 - top) + margin, min(float(width), x1),
+                   min(float(height), y1 - top) + margin]
+            if box[2] > box[0] and box[3] > box[1]:
+                out.append((item, [round(v, 1) for v in box]))
+    return out
 
 
 def main_text(blocks: list[dict[str, Any]]) -> str:

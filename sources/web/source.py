@@ -4,8 +4,10 @@ DeepSeek-VL trains on web screenshots paired with their text and on screenshot-t
 built e-book OCR data by rendering text into page images. For a crawled page this source emits
 the viewport screenshot (`screenshot`, with the cleaned page HTML in `html`), tiles of the rest of
 a long page (`tile`), each with the DOM text it shows in reading order and element boxes in
-`meta.boxes` (ground truth for OCR lines and layout), the page's main text (`text`), and each inline
-SVG or canvas chart cropped with its caption (`chart`/`figure`, the SVG markup in `code`). For a
+`meta.boxes` (ground truth for OCR lines and layout) and the elements a user points at (buttons,
+links, fields, headings, tables, images: role, label, box) in `meta.targets`, the page's main text
+(`text`), and each inline SVG or canvas chart cropped with its caption (`chart`/`figure`, the SVG
+markup in `code`). For a
 local HTML or EPUB document (`--input`) it emits book pages (`page`) laid out with a template.
 
 The crawl (HTTP only, polite, see `crawl.py`) runs on the driver when the run is planned: each
@@ -78,7 +80,7 @@ class WebSource(Source):
     """Crawls sites (or reads local HTML/EPUB) and renders each page in a per-worker Chromium."""
 
     name = "web"
-    version = "1"
+    version = "2"  # 2: meta.targets (elements by role and label, for grounding)
     item_name = "pages"
 
     def __init__(self, config: WebConfig = WebConfig()):
@@ -190,7 +192,7 @@ class WebSource(Source):
             html = page.html() if c.html_samples else ""
             height = int(min(max(dom["height"], 1), c.viewport_height * c.max_tiles))
             cuts = fixed_cuts(height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
-            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width)
+            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width, targets=dom.get("targets", []))
             figures = []
             for fig in dom["figures"] if c.figures else []:
                 x0, y0, x1, y1 = (round(v) for v in fig["box"])
@@ -227,7 +229,7 @@ class WebSource(Source):
         return {"id": sample_id(self.name, uri, locator, content), "source": self.name, "kind": kind, "uri": uri,
                 "locator": locator, "image": image_value(tile.png), "width": tile.width, "height": tile.height,
                 "text": tile.text, "html": html,
-                "meta": meta_json({**meta, "top": tile.top, "boxes": tile.blocks})}
+                "meta": meta_json({**meta, "top": tile.top, "boxes": tile.blocks, "targets": tile.targets})}
 
     def _document_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         from pathlib import Path
@@ -247,7 +249,7 @@ class WebSource(Source):
                 cuts = page_cuts(dom["blocks"], total, content, c.max_document_pages, start=tpl.margin_px)
 
                 tiles = cut(page.capture, dom["blocks"], cuts, tpl.width, pad_to=tpl.height,
-                            background=tpl.background_rgb, margin=tpl.margin_px)
+                            background=tpl.background_rgb, margin=tpl.margin_px, targets=dom.get("targets", []))
         finally:
             files.close()
         content = f"{p['chapter']}:{p['template']}".encode()

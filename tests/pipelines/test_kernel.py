@@ -144,7 +144,7 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
     result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "o"))
     stages = json.loads((tmp_path / "o" / "stats.json").read_text())["stages"]
     order = ["source", "pii", "image_filter", "lang_filter", "text_filter", "agreement", "quality_filter", "dedup",
-             "tagger", "instructions"]
+             "tagger", "grounding", "instructions"]
     assert list(result.stats["stages"]) == order and set(stages) == set(order)
     assert stages["source"]["rows_in"] == result.units_total and stages["source"]["errors"] == 0
     for before, after in zip(order, order[1:], strict=False):
@@ -157,7 +157,7 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
     assert stages["instructions"]["rows_out"] == result.stats["kept"]
     assert sum(c["dropped"] for c in stages.values()) == result.stats["dropped"]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert manifest["stages"][0] == "source pdf/2" and manifest["input_roots"] == [str(corpus.resolve())]
+    assert manifest["stages"][0] == "source pdf/3" and manifest["input_roots"] == [str(corpus.resolve())]
 
 
 # -- the circuit breaker -------------------------------------------------------------------------------

@@ -114,11 +114,11 @@ def test_predictions_are_ranked_probabilities_over_all_subcategories(trained):
     texts = ["whats in this pic", "这道题怎么做", ""]
     full = model.predict(texts)
     for ranked in full:
-        assert len(ranked) == 27
+        assert len(ranked) == 28
         assert abs(sum(p for _, p in ranked) - 1.0) < 1e-6
         assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
     assert model.predict(texts, k=3) == [ranked[:3] for ranked in full]
-    assert max(p for _, p in full[2]) == pytest.approx(1 / 27)  # no words, no opinion
+    assert max(p for _, p in full[2]) == pytest.approx(1 / 28)  # no words, no opinion
 
 
 def test_category_scores_are_the_summed_subcategory_probabilities(trained):
