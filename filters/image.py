@@ -2,12 +2,12 @@
 
 Every score is computed on one grey copy reduced to at most `analysis_side` pixels on its long side,
 so the cost per image is flat whatever the render resolution. The size check reads only the image
-header: an image bomb is refused before a single pixel is decoded.
+header: an image bomb is refused before a single pixel is decoded. The grey copy is a product of the
+chain's shared decode (`pipelines.images`): dedup's fingerprints come from the same decode.
 """
 
 from __future__ import annotations
 
-import io
 import re
 import warnings
 from dataclasses import dataclass
@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from filters.base import Filter
+from pipelines import images
 from pipelines.registry import register_stage
 from pipelines.stage import InputError
 
@@ -53,30 +54,33 @@ class ImageFilter(Filter):
     def __init__(self, config: ImageFilterConfig = ImageFilterConfig()):
         self.config = config
 
+    @property
+    def image_products(self) -> tuple[str, ...]:
+        """What it reads of the pixels: computed at the one decode each image gets per batch."""
+        return (images.grey_product(self.config.analysis_side),)
+
     def applies(self, row: dict[str, Any]) -> bool:
         return row.get("image") is not None and row["image"].get("bytes") is not None
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
         if self._too_small(row.get("width"), row.get("height")):
             return {}  # never decode what is failed anyway
+        view = images.view(row["image"]["bytes"])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(io.BytesIO(row["image"]["bytes"])) as im:
-                    w, h = im.size  # from the header: nothing is decoded yet
-                    scores = {"megapixels": w * h / 1e6, "aspect": max(w, h) / max(min(w, h), 1)}
-                    if scores["megapixels"] > self.config.max_megapixels or self._too_small(w, h):
-                        return scores
-                    im.draft("L", (self.config.analysis_side, self.config.analysis_side))  # JPEG: decode reduced
-                    grey = im.convert("L")
+                w, h = view.size()  # from the header: nothing is decoded yet
+                scores = {"megapixels": w * h / 1e6, "aspect": max(w, h) / max(min(w, h), 1)}
+                if scores["megapixels"] > self.config.max_megapixels or self._too_small(w, h):
+                    return scores
+                grey = view.grey(self.config.analysis_side)  # a JPEG is decoded reduced, in grey
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
             # Pillow's own guard fired first (above its MAX_IMAGE_PIXELS); it names the size.
             m = re.search(r"\((\d+) pixels\)", str(e))
             return {"megapixels": int(m.group(1)) / 1e6 if m else float("inf")}
         except (OSError, SyntaxError, ValueError) as e:
             raise InputError("UndecodableImage", f"the image bytes cannot be decoded: {type(e).__name__}: {e}") from e
-        grey.thumbnail((self.config.analysis_side, self.config.analysis_side))
-        return scores | image_scores(np.asarray(grey, dtype=np.float32))
+        return scores | image_scores(grey)
 
     def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
         c = self.config
@@ -98,29 +102,42 @@ class ImageFilter(Filter):
 
 
 def image_scores(grey: np.ndarray) -> dict[str, float]:
-    """Spread, entropy, content share and sharpness of a grey image (float32 array, 0-255)."""
-    hist = np.bincount(grey.astype(np.uint8).ravel(), minlength=256).astype(np.float64)
-    p = hist[hist > 0] / hist.sum()
-    background = float(np.argmax(hist))
-    content = np.abs(grey - background) > 24
+    """Spread, entropy, content share and sharpness of a grey image (levels 0-255, uint8 or float)."""
+    levels = grey if grey.dtype == np.uint8 else grey.astype(np.uint8)
+    hist = np.bincount(levels.ravel(), minlength=256).astype(np.float64)
+    n = hist.sum()
+    p = hist[hist > 0] / n
+    background = int(np.argmax(hist))
+    far = np.abs(_LEVELS - background) > 24  # the levels that differ from the background
+    content = (levels < background - 24) | (levels > background + 24)
+    mean = (hist * _LEVELS).sum() / n
     # Sharpness is judged where there is something to be sharp: the Laplacian's variance over a white
-    # page would fall with the share of paper, not with blur.
-    lap = (4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:])
+    # page would fall with the share of paper, not with blur. Integer Laplacian (exact), variance in float32.
+    g = levels.astype(np.int16)
+    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
     near = _dilate(content)[1:-1, 1:-1]
     return {
-        "pixel_std": float(grey.std()),
+        "pixel_std": float(np.sqrt((hist * (_LEVELS - mean) ** 2).sum() / n)),
         "entropy": float(-(p * np.log2(p)).sum()),
-        "content_frac": float(content.mean()),
-        "blur": float(lap[near].var()) if near.any() else 0.0,
+        "content_frac": float(hist[far].sum() / n),
+        "blur": float(lap[near].astype(np.float32).var()) if near.any() else 0.0,
     }
 
 
+_LEVELS = np.arange(256, dtype=np.float64)
+
+
 def _dilate(mask: np.ndarray, r: int = 2) -> np.ndarray:
-    """Grow a mask by `r` pixels (so edges around content count as content's neighbourhood)."""
-    out = mask.copy()
+    """Grow a mask by `r` pixels (so edges around content count as content's neighbourhood); the image
+    wraps around at its edges, as `np.roll` would, but each shift is OR-ed in place."""
+    out = mask
     for axis in (0, 1):
         grown = out.copy()
+        src, dst = (out, grown) if axis == 0 else (out.T, grown.T)
         for s in range(1, r + 1):
-            grown |= np.roll(out, s, axis) | np.roll(out, -s, axis)
+            dst[s:] |= src[:-s]
+            dst[:s] |= src[-s:]
+            dst[:-s] |= src[s:]
+            dst[-s:] |= src[:s]
         out = grown
     return out

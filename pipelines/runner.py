@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import ray_env
+from pipelines import images, ray_env
 from pipelines.schema import (
     ERROR_COL,
     UNIT_COL,
@@ -359,16 +359,18 @@ def _ready(obj: Stage | Source) -> tuple[Any, int]:
 
 def run_chain(chain: list[Stage], batch: pa.Table) -> pa.Table:
     """Run task stages one after another over a block, each set up once per process and run in slices
-    of its own batch size, counting what each did."""
-    for given in chain:
-        stage, setups = _ready(given)
-        size = max(1, stage.resources.batch_size)
+    of its own batch size, counting what each did. Each image of the block is decoded once for all of
+    them (`pipelines.images`: the products the chain's stages declared are derived at that decode)."""
+    with images.scope(images.products_of(chain)):
+        for given in chain:
+            stage, setups = _ready(given)
+            size = max(1, stage.resources.batch_size)
 
-        def sliced(b: pa.Table, stage: Stage = stage, size: int = size) -> pa.Table:
-            parts = [run_guarded(stage, b.slice(i, size)) for i in range(0, b.num_rows, size)]
-            return pa.concat_tables(parts) if parts else b
+            def sliced(b: pa.Table, stage: Stage = stage, size: int = size) -> pa.Table:
+                parts = [run_guarded(stage, b.slice(i, size)) for i in range(0, b.num_rows, size)]
+                return pa.concat_tables(parts) if parts else b
 
-        batch = measure(stage.name, batch, sliced, setups)
+            batch = measure(stage.name, batch, sliced, setups)
     return batch
 
 
@@ -409,15 +411,18 @@ class _ExpandTask:
     def __call__(self, batch: pa.Table) -> pa.Table:
         pin_quality_scores(self.scores)
         source, setups = _ready(self.source)
-        started = time.process_time()
-        units = [Unit.from_row(r) for r in batch.to_pylist()]
-        rows = [row for unit in units for row in _expand_unit(source, unit, self.versions)]
-        table = to_table(rows)
-        errors = sum(1 for r in rows if r.get(ERROR_COL) is not None)
-        counts = {"rows_in": len(units), "rows_out": len(rows) - errors, "dropped": 0, "errors": errors,
-                  "seconds": time.process_time() - started, "setups": setups}
-        table = attach(table, {"source": counts})
-        return run_chain(self.chain, table)
+        # One image scope for the source and its chain: what the source decodes (a figure crop it
+        # classifies) the chain's stages need not decode again.
+        with images.scope(images.products_of(self.chain)):
+            started = time.process_time()
+            units = [Unit.from_row(r) for r in batch.to_pylist()]
+            rows = [row for unit in units for row in _expand_unit(source, unit, self.versions)]
+            table = to_table(rows)
+            errors = sum(1 for r in rows if r.get(ERROR_COL) is not None)
+            counts = {"rows_in": len(units), "rows_out": len(rows) - errors, "dropped": 0, "errors": errors,
+                      "seconds": time.process_time() - started, "setups": setups}
+            table = attach(table, {"source": counts})
+            return run_chain(self.chain, table)
 
 
 def _expand_unit(source: Source, unit: Unit, versions: dict[str, str]) -> list[dict[str, Any]]:

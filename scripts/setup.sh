@@ -33,7 +33,7 @@ fi
 stamp=.venv/.vlforge-installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing Python packages into .venv (first time: about a minute)"
+  echo "setup: installing Python packages into .venv (first time: a few minutes)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e '.[all]'
@@ -42,6 +42,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --force-reinstall --no-deps fasttext-numpy2-wheel
   .venv/bin/python -c "import fasttext; fasttext.train_supervised" \
     || { echo "setup: fasttext lacks train_supervised (fasttext-predict shadows it)" >&2; exit 1; }
+  # Three wheels write the same cv2 package: opencv-python-headless (rapidocr), opencv-contrib-python
+  # (pinned at 4.10 by paddlex, for PaddleOCR) and opencv-python (rapidocr-paddle); whichever pip wrote
+  # last wins. Write the headless one last, at the version the resolver chose, so cv2 is the same build
+  # whatever the install order (both OCR stacks run on it).
+  cv=$(.venv/bin/python -c "from importlib.metadata import version; print(version('opencv-python-headless'))")
+  .venv/bin/pip install -q --force-reinstall --no-deps "opencv-python-headless==$cv"
+  .venv/bin/python -c "import cv2, sys; sys.exit(not '$cv'.startswith(cv2.__version__))" \
+    || { echo "setup: cv2 is not opencv-python-headless $cv" >&2; exit 1; }
   .venv/bin/pip check
   echo "$want" > "$stamp"
 fi

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,8 @@ class OcrConfig:
     `audit_max_cer` is OCRed in full.
     `backend`: rapidocr (default; models ship in its wheel), tesseract, paddleocr, or none; `model_dir`:
     PaddleOCR's local model folder; `languages`: Tesseract's language packs; `min_score`: lines read
-    with lower confidence are dropped. How OCR is scheduled (threads per worker = `num_cpus`, actors =
+    with lower confidence are dropped (Tesseract's, a mean over words, only when shorter than 4 letters or
+    digits: see tesseract.py). How OCR is scheduled (threads per worker = `num_cpus`, actors =
     `concurrency`, pages per task = `batch_size`) is set in [resources.ocr] like any stage's."""
 
     backend: str = "rapidocr"
@@ -136,16 +138,19 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     two-column page under a full-width title reads title, left column, right column. A leaf is read
     row by row, left to right.
 
-    A "column" that is only a few characters wide, or made only of number-like or very short lines
-    (right-aligned page numbers of a table of contents, line numbers, a right-hand running head), is
-    not a column: it joins its neighbour, so "Intro .... 1" reads as one row. A table whose real
-    columns are separated by wide gutters is still read column by column.
+    Not every gutter makes a column. A group of lines only a few characters wide, or all number-like
+    but perhaps one (right-aligned page numbers under a "CONTENTS" head, line numbers), or a single
+    row beside several (a running head's middle part) joins the column on its left, so "Intro .... 1"
+    reads as one row. A table whose real columns are separated by wide gutters is still read column
+    by column.
     """
     if len(lines) <= 1:
         return list(lines)
     bounds = [_bounds(line.box) for line in lines]
     height = float(np.median([b[3] - b[1] for b in bounds])) or 1.0
-    columns = _merge_slivers(_split(bounds, 0, height), lines, bounds, _char_width(lines, bounds, height))
+    several_rows = not _one_row(range(len(lines)), bounds, height)
+    columns = _merge_slivers(_split(bounds, 0, height), lines, bounds,
+                             _char_width(lines, bounds, height), height if several_rows else 0.0)
     if len(columns) > 1:
         return [line for c in columns for line in reading_order([lines[i] for i in c])]
     rows = _split(bounds, 1, 0.8 * height)
@@ -157,9 +162,10 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
 
 MIN_COLUMN_CHARS = 4  # a column narrower than this many characters is a sliver (page numbers), not a column
 _NUMBER_LIKE = re.compile(r"[\d\W_]+|[ivxlcdm]+|[IVXLCDM]+")  # 12, (3), 4.2.1, .11, xiv, IV
+Bounds = list[tuple[float, float, float, float]]
 
 
-def _char_width(lines: list[OcrLine], bounds: list[tuple[float, float, float, float]], height: float) -> float:
+def _char_width(lines: list[OcrLine], bounds: Bounds, height: float) -> float:
     """Median width of one character: each line's box width over its length, at most a line height (a
     glyph is rarely wider than it is tall; the cap keeps a short label in a wide box from inflating it)."""
     widths = [min((b[2] - b[0]) / len(line.text), height)
@@ -167,21 +173,28 @@ def _char_width(lines: list[OcrLine], bounds: list[tuple[float, float, float, fl
     return float(np.median(widths)) if widths else 0.5 * height
 
 
-def _is_sliver(group: list[int], lines: list[OcrLine], bounds: list[tuple[float, float, float, float]],
-               char_width: float) -> bool:
-    """A group of lines too narrow (a few characters), or only number-like, to be a column of its own."""
+def _one_row(group: Iterable[int], bounds: Bounds, height: float) -> bool:
+    """Whether lines form a single row of text (a band no taller than one and a half lines)."""
+    group = list(group)
+    return max(bounds[i][3] for i in group) - min(bounds[i][1] for i in group) < 1.5 * height
+
+
+def _is_sliver(group: list[int], lines: list[OcrLine], bounds: Bounds, char_width: float, row_height: float) -> bool:
+    """A group of lines that is not a column of its own: a few characters wide, number-like lines but at
+    most one, or (`row_height` > 0: the band has several rows) a single row."""
     width = max(bounds[i][2] for i in group) - min(bounds[i][0] for i in group)
-    return width < MIN_COLUMN_CHARS * char_width or all(_NUMBER_LIKE.fullmatch(lines[i].text.strip())
-                                                        for i in group)
+    numbers = sum(bool(_NUMBER_LIKE.fullmatch(lines[i].text.strip())) for i in group)
+    return (width < MIN_COLUMN_CHARS * char_width or numbers >= max(1, len(group) - 1)
+            or (row_height > 0 and _one_row(group, bounds, row_height)))
 
 
-def _merge_slivers(columns: list[list[int]], lines: list[OcrLine], bounds: list[tuple[float, float, float, float]],
-                   char_width: float) -> list[list[int]]:
+def _merge_slivers(columns: list[list[int]], lines: list[OcrLine], bounds: Bounds, char_width: float,
+                   row_height: float) -> list[list[int]]:
     """Columns (left to right) with each sliver joined to the column on its left (the first one's to its right)."""
     merged: list[list[int]] = []
     pending: list[int] = []  # slivers left of the first real column
     for group in columns:
-        if _is_sliver(group, lines, bounds, char_width):
+        if _is_sliver(group, lines, bounds, char_width, row_height):
             if merged:
                 merged[-1] = merged[-1] + group
             else:

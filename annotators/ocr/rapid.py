@@ -30,8 +30,9 @@ class RapidBackend(OcrBackend):
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         })
 
-    def read(self, image: np.ndarray) -> list[OcrLine]:
-        out = self._engine(image)
+    def read(self, image: np.ndarray, upright: bool = True) -> list[OcrLine]:
+        # Always pass use_cls: RapidOCR keeps a per-call setting for the calls that follow.
+        out = self._engine(image, use_cls=not upright)
         if out.txts is None:
             return []
         return [OcrLine(text, float(score), tuple(float(v) for v in np.asarray(box).reshape(-1)))

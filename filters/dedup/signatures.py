@@ -4,26 +4,25 @@ Each kept sample gets a compact signature in the `_sig` work column: a hash of i
 and its 256-bit perceptual hash (images), a hash of its normalised text and its MinHash (texts), and
 what decides which copy is kept (pixel area, text length). The shard writer stores signatures in
 `.signatures/` beside each part, so the global pass after the run reads a few hundred bytes per
-sample instead of re-decoding images.
+sample instead of re-decoding images. Both image hashes are products of the chain's shared decode
+(`pipelines.images`): the image filter's thumbnail comes from the same one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import unicodedata
 from typing import Any
 
-import imagehash
 import numpy as np
 from datasketch import MinHash
-from PIL import Image
 
 from filters.dedup.config import DedupConfig
 from filters.textkit import CJK_LETTER, collapse_whitespace
+from pipelines import images
 
-PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders differ by <=2 bits, distinct pages by >=86
+IMAGE_PRODUCTS = ("digest", "phash")  # what a signature reads of the pixels (see pipelines.images)
 _TOKEN = re.compile(rf"{CJK_LETTER}|[^\W_]+")  # each CJK letter is a word
 
 
@@ -54,14 +53,11 @@ class Signer:
                                "minhash": None}
         image = (row.get("image") or {}).get("bytes")
         if image is not None:
-            with Image.open(io.BytesIO(image)) as im:
-                im.load()
-                pixels = im.convert("RGB")
-            sig["area"] = pixels.width * pixels.height
-            h = hashlib.blake2b(f"{pixels.width}x{pixels.height}".encode(), digest_size=16)
-            h.update(pixels.tobytes())
-            sig["img_exact"] = h.digest()
-            sig["phash"] = np.packbits(imagehash.phash(pixels, hash_size=PHASH_SIZE).hash.ravel()).tobytes()
+            view = images.view(image, IMAGE_PRODUCTS)
+            width, height = view.size()
+            sig["area"] = width * height
+            sig["img_exact"] = view.digest()
+            sig["phash"] = view.phash()
         text = (row.get("text") or "").strip() or (row.get("ocr_text") or "").strip()
         norm = normalise_text(text)
         sig["text_len"] = len(norm)

@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from filters.dedup import groups
 from filters.dedup.config import DedupConfig
-from filters.dedup.signatures import Signer
+from filters.dedup.signatures import IMAGE_PRODUCTS, Signer
 from pipelines.registry import register_stage
 from pipelines.schema import SIG_COL, set_columns
 from pipelines.stage import GlobalStage, Resources
@@ -25,11 +25,12 @@ class Dedup(GlobalStage):
     """
 
     name = "dedup"
-    version = "1"
+    version = "2"  # 2: pixel digest sha256 (was blake2b), pHash from a box-then-LANCZOS reduction
     decisions_file = "duplicates.parquet"  # for audit: id, duplicate_of, method, source, and how it was dropped
     reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep")
     writes = (SIG_COL,)
     resources = Resources(batch_size=512)
+    image_products = IMAGE_PRODUCTS  # computed at the one decode each image gets per batch
 
     def __init__(self, config: DedupConfig | None = None):
         self.config = config = config or DedupConfig()

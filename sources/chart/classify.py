@@ -32,14 +32,14 @@ Measured accuracy on the generated evaluation set: see `sources/chart/figure_eva
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pymupdf
-from PIL import Image
+
+from pipelines import images
 
 if TYPE_CHECKING:
     from sources.chart.extract import FigureRegion
@@ -318,9 +318,9 @@ def raster_features(png: bytes) -> dict[str, float]:
     coloured components (the data marks of a chart) and long black/grey rules (axes, table lines)."""
     from scipy import ndimage  # a dependency of imagehash; imported here so finding figures never needs it
 
-    im = Image.open(io.BytesIO(png)).convert("RGB")
-    step = max(1, math.ceil(max(im.size) / RASTER_MAX_SIDE))
-    a = np.asarray(im, dtype=np.int16)[::step, ::step]
+    # The crop's one decode is shared (pipelines.images): the image filter's and dedup's products of the
+    # same figure are derived from it, so the chain after the source does not decode it again.
+    a = images.view(png).sampled_rgb(RASTER_MAX_SIDE)
     hh, ww = a.shape[:2]
     n = hh * ww
     q = (a >> 3).astype(np.int32)

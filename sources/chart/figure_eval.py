@@ -10,15 +10,23 @@ docstrings) what they caught the first time they ran. `evaluate` runs
 0.5), caption accuracy (exact text after whitespace normalisation) and classification accuracy with a
 confusion matrix. The CLI also scores the embedded corpus (`sources/corpus`), whose truth
 `corpus_truth` derives from the geometry `sources/corpus/make.py` draws with.
+
+Generated pages are what the rules were written on; real manuals are what they meet. `real_figures.json`
+beside this file lists, for pages of manuals from Debian documentation packages (R vignettes, Texinfo,
+LaTeX), every captioned figure, hand-checked: `evaluate_real` scores `find_figures` on them (`--real ROOT`,
+where the packages were unpacked with `dpkg -x`): recall counts a figure found with its caption,
+precision counts every region on those pages that is not one of them (a fragment, a table, prose).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,7 @@ import numpy as np
 import pymupdf
 
 from sources.chart import figure_art as art
-from sources.chart.extract import classify_figure, crop, find_figures
+from sources.chart.extract import classify_figure, crop, find_figures, page_box
 
 A4 = pymupdf.paper_rect("a4")
 MARGIN = 56.0
@@ -455,6 +463,101 @@ def evaluate(pdfs: list[dict[str, Any]], dpi: int = 144) -> dict[str, Any]:
     }
 
 
+REAL_FIGURES = Path(__file__).with_name("real_figures.json")
+
+
+def _open(path: Path) -> pymupdf.Document:
+    """A PDF, or a gzipped one (Debian compresses some manuals)."""
+    if path.suffix == ".gz":
+        return pymupdf.open(stream=gzip.decompress(path.read_bytes()), filetype="pdf")
+    return pymupdf.open(path)
+
+
+def same_figure(found: tuple | list, truth: tuple | list) -> bool:
+    """A found box is the truth's figure when IoU >= 0.5, or when it covers 80% of it without being more
+    than twice its size (a figure found with its wide legend, or without its white margin)."""
+    ix = max(0.0, min(found[2], truth[2]) - max(found[0], truth[0]))
+    iy = max(0.0, min(found[3], truth[3]) - max(found[1], truth[1]))
+    area_t = (truth[2] - truth[0]) * (truth[3] - truth[1])
+    area_f = (found[2] - found[0]) * (found[3] - found[1])
+    return iou(found, truth) >= 0.5 or (ix * iy >= 0.8 * area_t and area_f <= 2 * area_t)
+
+
+def _caption_key(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def evaluate_real(root: Path | str, truth_file: Path | str = REAL_FIGURES) -> dict[str, Any]:
+    """Score `find_figures` against the hand-checked figures of real manuals unpacked under `root`.
+
+    Per manual: `figures`, `boxes` (found where they are), `found` (there and with the caption that
+    starts as the truth's), `regions` (all regions on the listed pages), `wrong` (regions that are no
+    listed figure), recall (`found / figures`) and precision (`(regions - wrong) / regions`), and the
+    time `find_figures` took per page. Documents not unpacked under `root` are listed in `missing`."""
+    root = Path(root)
+    spec = json.loads(Path(truth_file).read_text())
+    manuals: dict[str, dict[str, Any]] = {}
+    errors: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for entry in spec["documents"]:
+        path = root / entry["file"]
+        if not path.exists():
+            missing.append(entry["file"])
+            continue
+        stats = manuals.setdefault(entry["manual"], dict.fromkeys(
+            ("figures", "boxes", "found", "regions", "wrong", "pages", "seconds"), 0))
+        with _open(path) as doc:
+            for number in entry["pages"]:
+                page = doc[number]
+                start = time.perf_counter()
+                regions = find_figures(page)
+                stats["seconds"] += time.perf_counter() - start
+                stats["pages"] += 1
+                whole = page_box(page)  # a region reaching off the page is scored for what shows
+                boxes = [tuple(pymupdf.Rect(r.bbox) & whole) for r in regions]
+                truths = [t for t in entry["figures"] if t["page"] == number]
+                used: set[int] = set()
+                for t in truths:
+                    hits = [i for i, b in enumerate(boxes) if i not in used and same_figure(b, t["bbox"])]
+                    good = [i for i in hits if _caption_key(regions[i].caption).startswith(_caption_key(t["caption"]))]
+                    where = {"file": Path(entry["file"]).name, "page": number, "caption": t["caption"]}
+                    if good or hits:
+                        i = (good or hits)[0]
+                        used.add(i)
+                        stats["boxes"] += 1
+                        stats["found"] += bool(good)
+                        if not good:
+                            errors.append({**where, "error": "caption", "got": regions[i].caption[:60]})
+                    else:
+                        errors.append({**where, "error": "missed", "got": [(b, r.caption[:30]) for b, r in
+                                                                           zip(boxes, regions, strict=True)]})
+                stats["figures"] += len(truths)
+                stats["regions"] += len(regions)
+                for i, r in enumerate(regions):
+                    if i not in used:
+                        stats["wrong"] += 1
+                        errors.append({"file": Path(entry["file"]).name, "page": number, "error": "false_positive",
+                                       "bbox": boxes[i], "caption": r.caption[:60]})
+    for s in manuals.values():
+        s["recall"] = s["found"] / s["figures"] if s["figures"] else 1.0
+        s["precision"] = (s["regions"] - s["wrong"]) / s["regions"] if s["regions"] else 1.0
+        s["ms_per_page"] = 1000 * s.pop("seconds") / max(s["pages"], 1)
+    total = {k: sum(s[k] for s in manuals.values()) for k in ("figures", "boxes", "found", "regions", "wrong")}
+    total["recall"] = total["found"] / total["figures"] if total["figures"] else 1.0
+    total["precision"] = (total["regions"] - total["wrong"]) / total["regions"] if total["regions"] else 1.0
+    return {"manuals": manuals, "total": total, "errors": errors, "missing": missing}
+
+
+def _real_summary(r: dict[str, Any]) -> str:
+    lines = ["real manuals (figure + caption recall, region precision):"]
+    for name, s in [*r["manuals"].items(), ("total", r["total"])]:
+        lines.append(f"  {name:>10}: {s['found']}/{s['figures']} found with caption (box {s['boxes']}), recall "
+                     f"{s['recall']:.3f}; {s['regions']} regions, {s['wrong']} wrong, precision {s['precision']:.3f}"
+                     + (f"; {s['ms_per_page']:.1f} ms/page" if "ms_per_page" in s else ""))
+    lines += [f"  ! {e}" for e in r["errors"]] + [f"  missing: {m}" for m in r["missing"]]
+    return "\n".join(lines)
+
+
 def _summary(name: str, r: dict[str, Any]) -> str:
     d = r["detection"]
     lines = [f"{name}: {r['figures']} figures, {r['found']} found",
@@ -477,7 +580,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--json", type=Path, help="write the full results here")
     p.add_argument("--out", type=Path, help="keep the evaluation PDFs in this folder")
+    p.add_argument("--real", type=Path, metavar="ROOT",
+                   help="score only the real manuals of real_figures.json, unpacked under ROOT (dpkg -x)")
     args = p.parse_args()
+    if args.real:
+        real = evaluate_real(args.real)
+        print(_real_summary(real))
+        if args.json:
+            args.json.write_text(json.dumps(real, indent=2, ensure_ascii=False))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         truth = make_eval_pdfs(args.out or tmp)
         results = {"eval_set": evaluate(truth), "corpus": evaluate(corpus_truth())}

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 
 import pymupdf
 import pytest
-from PIL import Image
 
 from annotators.ocr.backend import BackendUnavailable, OcrConfig, OcrLine, make_backend, reading_order, rect_box
 from annotators.ocr.cer import cer, normalise
-from annotators.ocr.paddle import model_dirs
 from annotators.ocr.stage import OcrStage
 from pipelines.schema import to_table
 from tests.conftest import REPO
@@ -101,29 +98,6 @@ def test_cer_ignores_layout_and_counts_real_errors():
     assert cer("abcd", "abxd") == 0.25
 
 
-def test_paddleocr_without_models_says_what_is_missing_and_never_downloads(tmp_path):
-    with pytest.raises(BackendUnavailable) as info:
-        make_backend(OcrConfig(backend="paddleocr", model_dir=str(tmp_path))).load()
-    message = str(info.value)
-    for path in model_dirs(str(tmp_path)).values():
-        assert str(path) in message
-    assert "never downloads" in message
-
-
-def test_paddleocr_with_local_models_reads_a_page(tmp_path):
-    dirs = model_dirs("")
-    if not all((d / "inference.yml").exists() for d in dirs.values()):
-        pytest.skip(f"PaddleOCR models are not on this machine ({', '.join(map(str, dirs.values()))}); "
-                    "they cannot be downloaded here")
-    pytest.importorskip("paddleocr", reason="paddleocr is not installed (pip install 'vlforge[paddle]')")
-    backend = make_backend(OcrConfig(backend="paddleocr"))
-    backend.load()
-    img = Image.open(io.BytesIO(render(ENGLISH)))
-    import numpy as np
-
-    assert cer(ENGLISH, "\n".join(line.text for line in backend.read(np.asarray(img.convert("RGB"))))) < 0.05
-
-
 def test_unknown_tesseract_language_names_the_package_to_install():
     with pytest.raises(BackendUnavailable, match="tesseract-ocr-klingon"):
         make_backend(OcrConfig(backend="tesseract", languages="eng+klingon")).load()
@@ -146,3 +120,75 @@ def test_ocr_eval_reports_cer_per_document_and_overall(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["pages"] == 1 and result["overall_cer"] < 0.05
     assert result["documents"][0]["uri"] == "known.pdf" and result["documents"][0]["pages"] == 1
+
+
+def test_ocr_eval_renders_only_the_pages_it_scores_spread_over_the_document(tmp_path, monkeypatch):
+    """No OCR model runs here: a stand-in stage records what it is given; the PDF source is counted."""
+    from types import SimpleNamespace
+
+    from annotators.ocr import eval as ocr_eval
+    from sources.pdf import PdfSource
+    from tests.pdfs import text_pdf
+
+    reads, expanded = [], []
+
+    class CountingStage(OcrStage):
+        def setup(self):
+            self.backend = SimpleNamespace(version=lambda: "stand-in")
+
+        def read(self, data, upright=True):
+            reads.append(upright)
+            return [OcrLine("text", 1.0, rect_box(0, 0, 1, 1))]
+
+    real_expand = PdfSource.expand
+
+    def counting_expand(self, unit):
+        expanded.append((unit.params["start"], unit.params["end"]))
+        return real_expand(self, unit)
+
+    monkeypatch.setattr(ocr_eval, "OcrStage", CountingStage)
+    monkeypatch.setattr(PdfSource, "expand", counting_expand)
+    texts = [f"Page {i + 1} of a manual." for i in range(20)]
+    texts[7] = ""  # no text layer: the next page is taken instead
+    pdf = text_pdf(tmp_path / "manual.pdf", texts)
+    result = ocr_eval.evaluate([str(pdf)], pages=4)
+    assert expanded == [(2, 3), (8, 9), (12, 13), (17, 18)]  # one page per render, nothing else rendered
+    assert [p["page"] for p in result["documents"][0]["page_scores"]] == [3, 9, 13, 18]
+    assert reads == [True] * 4  # rendered pages are read as upright
+    assert ocr_eval.spread(41, 8)[0] > 0 and ocr_eval.spread(3, 8) == [0, 1, 2]
+
+
+def test_rapidocr_runs_the_direction_classifier_only_on_images_not_known_upright():
+    """RapidOCR's use_cls persists from one call to the next, so every call must say which it wants."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from annotators.ocr.rapid import RapidBackend
+
+    calls = []
+    backend = RapidBackend(OcrConfig())
+    backend._engine = lambda image, **kw: calls.append(kw) or SimpleNamespace(txts=None)
+    image = np.zeros((8, 8, 3), np.uint8)
+    backend.read(image)
+    backend.read(image, upright=False)
+    backend.read(image, upright=True)
+    assert [c["use_cls"] for c in calls] == [False, True, False]
+
+
+def test_tesseract_keeps_a_long_line_whose_mean_word_confidence_is_low_and_drops_short_noise():
+    """Tesseract read "CRAN.R-project.org/package=DBI)." exactly at confidence 0.03; noise reads as "le"."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from annotators.ocr.tesseract import TesseractBackend
+
+    read = [("CRAN.R-project.org/package=DBI).", 3), ("le", 20), (":", 10), ("A well read line.", 95)]
+    results = [SimpleNamespace(GetUTF8Text=lambda level, t=t: t, Confidence=lambda level, c=c: c,
+                               BoundingBox=lambda level: (0, 0, 10, 10)) for t, c in read]
+    backend = TesseractBackend(OcrConfig(backend="tesseract"))
+    backend._tesserocr = SimpleNamespace(RIL=SimpleNamespace(TEXTLINE=2), iterate_level=lambda it, level: results)
+    backend._api = SimpleNamespace(SetImage=lambda image: None, Recognize=lambda: None, GetIterator=lambda: None)
+    lines = backend.read(np.zeros((8, 8, 3), np.uint8))
+    assert [line.text for line in lines] == ["CRAN.R-project.org/package=DBI).", "A well read line."]

@@ -1,0 +1,241 @@
+"""Decode each image once per batch and share what stages derive from its pixels.
+
+The image filter (a grey thumbnail), dedup's fingerprints (a pixel digest, a perceptual hash) and the
+figure classifier (sampled colours) all read the pixels of the same encoded images, and decoding a
+144-dpi page PNG costs about as much as rendering it. Stages exchange Arrow tables, so decoded pixels
+cannot ride in the rows. Instead the runner opens a `scope` around one batch of a chain of stages:
+inside it, the first stage that needs an image's pixels decodes it once and derives at the same
+time every *product* the chain's stages declared (a stage's `image_products`), and only those small
+products are kept (keyed by a digest of the encoded bytes), so later stages read them without a
+decode and memory holds thumbnails, never full renders. Outside a scope (a stage's `process()`
+called on its own) each view decodes for itself. A product is the same value whoever computes it.
+
+Products: `grey:<side>` (uint8 grey image reduced to at most `side` pixels on its long side, as the
+image filter analyses it), `digest` (exact pixel identity) and `phash` (256-bit perceptual hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import imagehash
+import numpy as np
+from PIL import Image
+
+PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders differ by <=2 bits, distinct pages by >=86
+# pHash reads a 64x64 LANCZOS reduction of the whole image. Shrinking by a whole factor first (a box filter)
+# while the LANCZOS step stays at least this factor costs a third (a 144-dpi page: 14 -> 5 ms). Measured on
+# 86 pages of real manuals rendered at 100, 144 and 200 dpi: re-renders still differ by at most 6 bits (8 with
+# no box step); hashes move by at most 8 bits from the unreduced ones and no pair of 425 pages and figures
+# crosses max_phash_distance. A gap of 3 or 2 is cheaper still but lets re-renders drift apart by 12-16 bits.
+PHASH_REDUCING_GAP = 8.0
+SCOPE_MAX_BYTES = 128 << 20  # products kept per scope; older images are forgotten (and decoded again if asked)
+
+
+def grey_product(side: int) -> str:
+    """The name of the grey thumbnail product at `side` pixels (what a stage lists in `image_products`)."""
+    return f"grey:{side}"
+
+
+def open_image(data: bytes) -> Image.Image:
+    """The encoded image opened lazily: its header is read (size, format), no pixel is decoded."""
+    return Image.open(io.BytesIO(data))
+
+
+def reduce_grey(im: Image.Image, side: int) -> np.ndarray:
+    """`im` as grey levels, shrunk (Pillow's thumbnail: bicubic, aspect kept) to at most `side` pixels."""
+    grey = im.convert("L")
+    grey.thumbnail((side, side))
+    return np.asarray(grey)
+
+
+def pixel_digest(im: Image.Image) -> bytes:
+    """128 bits that are equal exactly when two images have the same size and the same RGB pixels."""
+    rgb = im if im.mode == "RGB" else im.convert("RGB")
+    h = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
+    h.update(rgb.tobytes())
+    return h.digest()[:16]
+
+
+def perceptual_hash(grey: Image.Image) -> bytes:
+    """imagehash's 256-bit pHash of a grey image, packed into 32 bytes."""
+    side = PHASH_SIZE * 4  # imagehash's highfreq_factor
+    small = grey.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=PHASH_REDUCING_GAP)
+    return np.packbits(imagehash.phash(small, hash_size=PHASH_SIZE).hash.ravel()).tobytes()
+
+
+@dataclass
+class _Scope:
+    wanted: set[str]
+    products: dict[bytes, dict[str, Any]] = field(default_factory=dict)
+    held: int = 0
+
+    def entry(self, data: bytes) -> dict[str, Any]:
+        key = hashlib.sha256(data).digest()  # equal bytes, equal products; no reference to the bytes is kept
+        found = self.products.get(key)
+        if found is None:
+            found = self.products[key] = {}
+        return found
+
+    def account(self, value: Any) -> None:
+        """Count a kept product; past the budget, forget the oldest images' arrays (thumbnails). Their
+        hashes stay: a few bytes each, and what a later stage (dedup) most often comes back for."""
+        if not isinstance(value, np.ndarray):
+            return
+        self.held += value.nbytes
+        for entry in self.products.values():
+            if self.held <= SCOPE_MAX_BYTES:
+                break
+            for name in [n for n, v in entry.items() if isinstance(v, np.ndarray) and v is not value]:
+                self.held -= entry.pop(name).nbytes
+
+
+_scope: ContextVar[_Scope | None] = ContextVar("vlforge_image_scope", default=None)
+
+
+@contextmanager
+def scope(wanted: Iterable[str] = ()) -> Iterator[None]:
+    """Share image products among everything run inside (the runner: one batch of a chain of stages).
+
+    `wanted` are the products computed whenever an image is decoded; a scope opened inside another
+    adds its products to the outer one and shares its images."""
+    outer = _scope.get()
+    if outer is not None:
+        outer.wanted.update(wanted)
+        yield
+        return
+    token = _scope.set(_Scope(set(wanted)))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+def products_of(stages: Iterable[Any]) -> set[str]:
+    """The image products a chain of stages declared (`image_products`, empty when a stage has none)."""
+    return {p for s in stages for p in getattr(s, "image_products", ())}
+
+
+class ImageView:
+    """One encoded image and what stages derive from its pixels, each computed at most once per scope.
+
+    Decoding errors propagate as Pillow raises them (OSError, SyntaxError, ValueError, the bomb
+    guard's errors), so each stage keeps its own way of reporting a bad image.
+    """
+
+    def __init__(self, data: bytes, wants: Iterable[str] = ()):
+        self.data = data
+        current = _scope.get()
+        self._shared = current
+        self._products = current.entry(data) if current is not None else {}
+        self._wants = set(wants)  # what this caller will ask for: derived at the same decode, scope or not
+
+    def grey(self, side: int) -> np.ndarray:
+        """The grey levels (uint8) reduced to at most `side` pixels on the long side.
+
+        A JPEG gets its own decode, reduced in scale and grey from the start (Pillow's draft mode), as
+        the image filter has always judged JPEGs; other formats share the one full decode."""
+        name = grey_product(side)
+        if name not in self._products:
+            with open_image(self.data) as im:
+                drafted = im.draft("L", (side, side)) is not None
+                if drafted:
+                    self._keep(name, reduce_grey(im, side))
+            if not drafted:
+                self._decode(name)
+        return self._products[name]
+
+    def digest(self) -> bytes:
+        """Exact pixel identity (size and RGB pixels), see `pixel_digest`."""
+        return self._get("digest")
+
+    def phash(self) -> bytes:
+        """The 256-bit perceptual hash, see `perceptual_hash`."""
+        return self._get("phash")
+
+    def size(self) -> tuple[int, int]:
+        """Width and height from the header (nothing decoded)."""
+        with open_image(self.data) as im:
+            return im.size
+
+    def sampled_rgb(self, max_side: int) -> np.ndarray:
+        """RGB (int16, H x W x 3) keeping every `step`-th pixel, `step` the least that brings the long
+        side to at most `max_side` (for pixel statistics). Not kept: one caller reads it once."""
+        out: dict[str, np.ndarray] = {}
+
+        def sample(im: Image.Image) -> np.ndarray:
+            step = max(1, math.ceil(max(im.size) / max_side))
+            return np.asarray(im.convert("RGB"), dtype=np.int16)[::step, ::step]
+
+        self._decode(None, extra=lambda im: out.setdefault("rgb", sample(im)))
+        return out["rgb"]
+
+    # -- decoding once ------------------------------------------------------------------------------
+    def _get(self, name: str) -> Any:
+        if name not in self._products:
+            self._decode(name)
+        return self._products[name]
+
+    def _decode(self, name: str | None, extra: Callable[[Image.Image], Any] | None = None) -> None:
+        """Decode the full image once and derive `name`, `extra` and every product the scope wants
+        that is not known yet."""
+        with open_image(self.data) as im:
+            drafts = type(im).draft is not Image.Image.draft  # a JPEG: its grey comes from a reduced decode
+            im.load()
+            self._derive(im, name, drafts)
+            if extra is not None:
+                extra(im)
+
+    def _derive(self, im: Image.Image, name: str | None, drafts: bool = False) -> None:
+        wanted = self._wants | (self._shared.wanted if self._shared is not None else set())
+        todo = sorted(n for n in {*wanted, *([name] if name else [])} if n not in self._products)
+        cache: dict[str, Image.Image] = {}
+
+        def converted(mode: str) -> Image.Image:
+            if im.mode == mode:
+                return im
+            if mode not in cache:
+                cache[mode] = im.convert(mode)
+            return cache[mode]
+
+        for n in todo:
+            if n.startswith("grey:") and (n == name or not drafts):  # the filter's grey: from the own mode
+                self._keep(n, reduce_grey(converted("L"), int(n.partition(":")[2])))
+            elif n == "digest":
+                self._keep(n, pixel_digest(converted("RGB")))
+            elif n == "phash":  # imagehash's grey: converted from RGB
+                rgb = converted("RGB")
+                self._keep(n, perceptual_hash(converted("L") if rgb is im else rgb.convert("L")))
+
+    def _keep(self, name: str, value: Any) -> None:
+        self._products[name] = value
+        if self._shared is not None:
+            self._shared.account(value)
+
+
+def view(data: bytes, wants: Iterable[str] = ()) -> ImageView:
+    """The view of an encoded image: shares products with every other view of the same bytes in the scope;
+    `wants` are the products the caller will read (all derived at one decode, even outside a scope)."""
+    return ImageView(data, wants)
+
+
+def remember(data: bytes, pixels: Image.Image) -> bool:
+    """Derive the scope's products of `data`, a PNG just encoded from `pixels`, from those pixels: the
+    chain's stages then never decode it. PNG is lossless, so the products are the ones a decode would
+    give; any other format, or pixels that do not match the header (size, mode), are left to a decode.
+    Returns whether the pixels were used (False outside a scope)."""
+    if _scope.get() is None:
+        return False
+    with open_image(data) as im:
+        if im.format != "PNG" or im.size != pixels.size or im.mode != pixels.mode:
+            return False
+    ImageView(data)._derive(pixels, None)
+    return True
+
