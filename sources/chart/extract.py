@@ -280,8 +280,9 @@ def _clipped_drawings(page: pymupdf.Page) -> list[dict[str, Any]]:
             scissors.append(pymupdf.Rect(d["scissor"]) & clip if d["type"] == "clip" and clip is not None
                             else pymupdf.Rect(d["scissor"]) if d["type"] == "clip" else clip)
             continue
-        if clip is not None and not clip.contains(d["rect"]):
-            cut = _intersect(d["rect"], clip)
+        r = d["rect"]
+        if clip is not None and (r.x0 < clip.x0 or r.y0 < clip.y0 or r.x1 > clip.x1 or r.y1 > clip.y1):
+            cut = _intersect(r, clip)
             if cut is None:
                 continue  # drawn wholly outside its clip: never seen
             d = {**d, "rect": cut}
