@@ -71,8 +71,8 @@ def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 15
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".commits.jsonl", ".global", ".signatures", "duplicates.parquet", "errors.parquet", "manifest.json",
-        "report.html", "shards", "stats.json"]
+        ".commits.jsonl", ".global", ".plan", ".signatures", "duplicates.parquet", "errors.parquet",
+        "manifest.json", "report.html", "shards", "stats.json"]
     assert f"report: {(tmp_path / 'out' / 'report.html').resolve()}" in out
 
 

@@ -51,7 +51,7 @@ def backend():
 def test_reads_an_english_page_with_the_models_of_the_wheel(backend):
     text = read_text(backend, render(ENGLISH))
     # PP-OCRv4's Chinese-and-English recognizer drops some spaces between English words; the letters are right.
-    assert cer(unspaced(ENGLISH), unspaced(text)) < 0.03 and cer(ENGLISH, text) < 0.2
+    assert cer(unspaced(ENGLISH), unspaced(text)) < 0.03 and cer(ENGLISH, text) < 0.1
     assert [line[:3] for line in text.splitlines()] == ["The", "Fer"]  # two lines, in reading order
     lines = backend.read(render(ENGLISH))
     assert all(0.5 <= line.score <= 1.0 and len(line.box) == 8 for line in lines)

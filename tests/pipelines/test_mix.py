@@ -117,6 +117,8 @@ def test_resources_per_stage_reach_the_stages(tmp_path):
     pipeline = build_pipeline(load(path))
     stages = {s.name: s for s in pipeline.stages}
     assert (stages["ocr"].resources.concurrency, stages["ocr"].resources.batch_size) == (3, 2)
-    assert stages["ocr"].resources.actor and stages["tagger"].resources.num_cpus == 0.5
+    assert not stages["ocr"].resources.actor and stages["tagger"].resources.num_cpus == 0.5  # auto: in the chain
     assert pipeline.source.resources.num_cpus == 2
+    actors = {s.name: s for s in build_pipeline(load(path).replace("ocr", policy="all")).stages}
+    assert actors["ocr"].resources.actor and actors["ocr"].resources.concurrency == 3  # all: an actor pool
     assert build_pipeline(load(path).replace("ocr", backend="none"))  # a stage the run leaves out is skipped
