@@ -15,11 +15,14 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: `images` (interleaved documents)
 
 # Sample kinds whose `text` is the text shown in their image (a page's text layer, a screenshot's DOM
 # text), as opposed to text that describes the image (a figure's caption).
 TRANSCRIBED_KINDS: tuple[str, ...] = ("page", "screenshot", "tile")
+# The interleaved image-text kind: `images` holds its images in order, `text` one `<image>` marker per
+# image where it stands (see pipelines/documents.py).
+DOCUMENT_KIND = "document"
 
 IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 OCR_LINE_TYPE = pa.struct([("text", pa.string()), ("score", pa.float32()), ("box", pa.list_(pa.float32()))])
@@ -50,11 +53,13 @@ def _fields(quality: pa.DataType) -> list[pa.Field]:
         pa.field("code", pa.string()),
         pa.field("messages", pa.list_(MESSAGE_TYPE)),
         pa.field("meta", pa.string()),
+        pa.field("images", pa.list_(IMAGE_TYPE)),
     ]
 
-# Hugging Face `datasets` reads this to decode `image` as a PIL image; every other column's feature
-# is inferred from its Arrow type, so only the image needs declaring.
-HF_FEATURES = {"image": {"_type": "Image"}}
+# Hugging Face `datasets` reads this to decode `image` as a PIL image and `images` as a list of them
+# (`Sequence(Image())`, which datasets 4+ writes as `List`); every other column's feature is inferred
+# from its Arrow type, so only the images need declaring.
+HF_FEATURES = {"image": {"_type": "Image"}, "images": {"feature": {"_type": "Image"}, "_type": "List"}}
 
 # Runner bookkeeping carried beside the sample columns while a batch is in flight.
 UNIT_COL = "_unit"  # id of the input unit (e.g. a page range of one PDF) the row came from
