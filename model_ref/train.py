@@ -3,7 +3,9 @@
     python -m model_ref.train --data out/pdf [--data out/chart ...] --stage {1,2,3,all} --steps N --out ckpt/
 
 Stage 1 warms up the adaptor on image-text pairs (vision and LM frozen); stage 2 trains LM and
-adaptor on text-only and image-text steps mixed 7:3 after a modality warm-up; stage 3 fine-tunes LM,
+adaptor on text-only and multimodal steps mixed 7:3 after a modality warm-up, 43.7% of the
+multimodal steps being interleaved documents (several images in one sequence) when the data has
+them (the report's 13.1% of the mix); stage 3 fine-tunes LM,
 adaptor and the low-resolution branch on `messages` with the loss on the answers. `--steps` is per
 stage. The run writes `OUT/checkpoint/` (safetensors weights and optimizer state, config,
 tokenizer), `OUT/metrics.jsonl` (one line per step) and `OUT/loss.png`. Kill it at any moment and
@@ -40,7 +42,7 @@ from model_ref.checkpoint import (
 )
 from model_ref.config import ModelConfig, preset
 from model_ref.data.loader import SampleMaker, StagePools, StepBatches, eval_batches, make_loader
-from model_ref.data.sequences import SequenceBuilder
+from model_ref.data.sequences import DEFAULT_MAX_IMAGES, SequenceBuilder
 from model_ref.data.shards import ShardIndex, build_index, iter_texts
 from model_ref.metrics import FILE as METRICS_FILE
 from model_ref.metrics import PLOT, MetricsLog, plot_losses
@@ -75,6 +77,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stage 2's share of text-only steps (default 0.7, the report's 7:3)")
     p.add_argument("--modality-warmup", type=float, default=None,
                    help="share of stage 2 over which the language share falls from 1.0 to its target (default 0.2)")
+    p.add_argument("--interleaved-share", type=float, default=None,
+                   help="share of stage 2's multimodal steps drawn from interleaved documents (default "
+                        f"{STAGES[2].interleaved_share}: the report's 13.1%% of the mix over its 30%% multimodal; "
+                        "0 when the data has no documents with images)")
+    p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
+                   help="images per interleaved sequence at most (the sequence is cut before the next one; "
+                        f"default {DEFAULT_MAX_IMAGES})")
     p.add_argument("--vocab-size", type=int, default=4096, help="tokenizer size when it is trained here")
     p.add_argument("--tokenizer", type=Path, default=None, help="use this tokenizer.json instead of training one")
     p.add_argument("--init", type=Path, default=None,
@@ -91,11 +100,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--fresh", action="store_true", help="discard what --out holds and start over")
     args = p.parse_args(argv)
-    for name in ("steps", "batch_size", "eval_every", "save_every"):
+    for name in ("steps", "batch_size", "eval_every", "save_every", "max_images"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.language_share is not None and not 0.0 <= args.language_share <= 1.0:
         p.error("--language-share must be between 0 and 1")
+    if args.interleaved_share is not None and not 0.0 <= args.interleaved_share <= 1.0:
+        p.error("--interleaved-share must be between 0 and 1")
     return args
 
 
@@ -142,6 +153,7 @@ def settings_of(args: argparse.Namespace, stages: list[int]) -> dict[str, Any]:
         "data": [str(Path(d).resolve()) for d in args.data], "stages": stages, "steps": args.steps,
         "config": args.config, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "language_share": args.language_share, "modality_warmup": args.modality_warmup,
+        "interleaved_share": args.interleaved_share, "max_images": args.max_images,
         "vocab_size": args.vocab_size,
         **{k: str(Path(v).resolve()) if v else None for k, v in
            (("tokenizer", args.tokenizer), ("init", args.init), ("init_vision", args.init_vision),
@@ -172,8 +184,10 @@ def prepare(args: argparse.Namespace) -> Run:
     out.mkdir(parents=True, exist_ok=True)
     ckpt = find_checkpoint(out)
     state = load_state(ckpt) if ckpt else None
-    if state is not None and state["settings"] != settings:
-        diff = [k for k in settings if settings[k] != state["settings"].get(k)]
+    # A checkpoint written before a setting existed ran with that setting's default.
+    saved = {**_SETTINGS_BEFORE, **state["settings"]} if state is not None else None
+    if saved is not None and saved != settings:
+        diff = [k for k in settings if settings[k] != saved.get(k)]
         raise ValueError(f"{out} holds a run with other settings ({', '.join(diff)}); rerun the same command to "
                          "resume it, add --fresh to start over, or use another --out (--init OUT/checkpoint starts "
                          "from its weights)")
@@ -209,9 +223,11 @@ def prepare(args: argparse.Namespace) -> Run:
             n = load_pretrained(model.lm, args.init_lm, prefix="lm.")
             say(f"language model: {n} tensors from {args.init_lm}")
     model.to(device)
-    builder = SequenceBuilder(tokenizer, cfg.image_tokens, cfg.lm.max_seq_len)
-    for number in stages:  # fail on missing data before any step runs
-        StagePools.for_stage(STAGES[number], index.train, *_mix(args, STAGES[number]))
+    builder = SequenceBuilder(tokenizer, cfg.image_tokens, cfg.lm.max_seq_len, args.max_images)
+    for number in stages:  # fail on missing data before any step runs; say what each mix falls back to
+        pools = StagePools.for_stage(STAGES[number], index.train, *_mix(args, STAGES[number]))
+        if pools.note:
+            say(pools.note)
     say(f"model {cfg.name}: {count_params(model) / 1e6:.2f}M parameters (vision "
         f"{count_params(model.vision) / 1e6:.2f}M, LM {count_params(model.lm) / 1e6:.2f}M), "
         f"{cfg.image_tokens} visual tokens per image; device {device}"
@@ -226,9 +242,15 @@ def _checkpoint_or_fail(path: Path) -> Path:
     return ckpt
 
 
-def _mix(args: argparse.Namespace, stage: Stage) -> tuple[float | None]:
-    """The command line's language share for the stage (it overrides stage 2's mix only)."""
-    return (args.language_share if stage.number == 2 else None,)
+def _mix(args: argparse.Namespace, stage: Stage) -> tuple[float | None, float | None]:
+    """The command line's language and interleaved shares for the stage (they override stage 2's mix only)."""
+    if stage.number != 2:
+        return None, None
+    return args.language_share, args.interleaved_share
+
+
+# Settings added after checkpoints were first written, at the values those runs used.
+_SETTINGS_BEFORE = {"interleaved_share": None, "max_images": DEFAULT_MAX_IMAGES}
 
 
 def train(run: Run) -> None:
@@ -261,9 +283,7 @@ def default_workers(workers: int | None) -> int:
 
 def stage_batches(run: Run, stage: Stage) -> StepBatches:
     """The stage's batches by step number (its pools, mix and sequence format)."""
-    pools = StagePools.for_stage(stage, run.index.train, *_mix(run.args, stage))
-    if pools.note:
-        say(pools.note)
+    pools = StagePools.for_stage(stage, run.index.train, *_mix(run.args, stage))  # prepare() said its notes
     maker = SampleMaker(stage.sequence, run.index.files, run.builder, run.cfg.image_size)
     return StepBatches(stage, run.args.steps, pools, maker, run.args.batch_size, run.args.seed,
                        modality_warmup=run.args.modality_warmup if stage.number == 2 else None)
@@ -287,7 +307,9 @@ def train_stage(run: Run, stage: Stage, position: int, start: int, log: MetricsL
     loader = make_loader(batches, start, default_workers(args.workers), pin_memory=device.type == "cuda")
     say(f"stage {stage.number} ({stage.name}): trains {', '.join(stage.trains)} "
         f"({count_params(model, trainable_only=True) / 1e6:.2f}M parameters), peak lr {peak:g}, "
-        f"language share {pools.language_share:.2f}, steps {start + 1}..{steps}")
+        f"language share {pools.language_share:.2f}"
+        f"{f', interleaved {pools.interleaved_share:.3f} of multimodal steps' if pools.interleaved is not None else ''}"
+        f", steps {start + 1}..{steps}")
     columns = [TextColumn("stage {task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TextColumn("lr {task.fields[lr]}"),
                TextColumn("{task.fields[rate]} samples/s"), TimeElapsedColumn(), TimeRemainingColumn()]

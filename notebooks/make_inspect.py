@@ -25,8 +25,9 @@ CELLS: list[tuple[str, str, str]] = [
 # Inspect a vlforge run
 
 A look at what one run produced: the kept samples (loaded with Hugging Face `datasets`), counts and
-the funnel from `stats.json`, a grid of sample images, OCR boxes over a page, a chart with its table,
-samples of one use-case tag with their instruction turns, and what was rejected and why.
+the funnel from `stats.json`, a grid of sample images, interleaved documents as they read (text with
+their images inline), OCR boxes over a page, a chart with its table, samples of one use-case tag
+with their instruction turns, and what was rejected and why.
 
 It only reads the output folder; nothing is downloaded and nothing is written to it."""),
     ("where-md", "md", """\
@@ -69,7 +70,8 @@ print(out.resolve())"""),
 ## The kept samples
 
 Every shard has the one sample schema (`pipelines/schema.py`); its metadata declares `image` as a
-Hugging Face `Image` feature, so `image` decodes to a PIL image."""),
+Hugging Face `Image` feature, so `image` decodes to a PIL image (and `images`, an interleaved
+document's images, to a list of them)."""),
     ("load", "code", """\
 ds = datasets.load_dataset("parquet", data_files=f"{out}/shards/*.parquet", split="train")
 print(ds)
@@ -113,15 +115,17 @@ for source, f in sorted(stats.get("funnel", {}).items()):
     ("grid-md", "md", """\
 ## A sample grid
 
-A few images of each kind, titled with the first line of the sample's text. Kinds without images
-(`text` samples) are listed instead."""),
+A few images of each kind, titled with the first line of the sample's text; an image-caption
+sample (`figure`, `chart`) also says where its caption came from (`meta.caption_source`: figcaption,
+title, alt, pdf_caption). Kinds without images (`text` samples) are listed instead; documents have a
+section of their own below."""),
     ("grid", "code", """\
 PER_KIND = 3
 picks = {}  # kind -> row indices of samples with an image (width is null where there is no image)
 for i, (kind, width) in enumerate(zip(kinds, ds["width"], strict=True)):
-    if width and len(picks.setdefault(kind, [])) < PER_KIND:
+    if kind != "document" and width and len(picks.setdefault(kind, [])) < PER_KIND:
         picks[kind].append(i)
-print("kinds without images:", sorted(set(kinds) - set(picks)) or "none")
+print("kinds without images:", sorted(set(kinds) - set(picks) - {"document"}) or "none")
 
 if picks:
     fig, axes = plt.subplots(len(picks), PER_KIND, figsize=(4 * PER_KIND, 5.5 * len(picks)), squeeze=False)
@@ -133,9 +137,65 @@ if picks:
                 first = next((ln for ln in (s["text"] or s["ocr_text"] or "").splitlines() if ln.strip()), "")
                 ax.imshow(s["image"])
                 title = first if len(first) <= 50 else first[:49] + "…"
-                ax.set_title(f"{kind}: {title or '(no text)'}", fontsize=9)
+                source = json.loads(s["meta"] or "{}").get("caption_source")
+                ax.set_title(f"{kind}: {title or '(no text)'}" + (f"\\n(caption from {source})" if source else ""),
+                             fontsize=9)
     plt.tight_layout()
     plt.show()"""),
+    ("docs-md", "md", """\
+## Documents as they read
+
+A `document` sample is an interleaved image-text document (a web page, an EPUB chapter, a section of
+a PDF): `text` holds its paragraphs separated by blank lines, and each image is a paragraph that is
+exactly `<image>`, standing for the next entry of `images`. `meta.images` says per image where it
+came from, its caption and the caption's source. The first documents are drawn below as they read,
+each image inline at its marker with its caption."""),
+    ("docs", "code", """\
+import base64
+import html
+
+from IPython.display import HTML, display
+
+SHOW_DOCS = 2
+docs = [i for i, kind in enumerate(kinds) if kind == "document"]
+doc_texts = ds.select(docs)["text"] if docs else []
+docs = [i for _, i in sorted(zip(["<image>" not in (t or "") for t in doc_texts], docs, strict=True))]  # images first
+
+
+def inline_img(image, side=240):
+    image = image.convert("RGB")
+    image.thumbnail((side, side))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=80)
+    return f'<img src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def as_it_reads(s):
+    \"\"\"A document's HTML: its paragraphs in order, each image inline where its marker stands.\"\"\"
+    meta = json.loads(s["meta"] or "{}")
+    infos, images = meta.get("images") or [], s["images"] or []
+    parts, k = [f"<h3>{html.escape(meta.get('title') or s['uri'])}</h3>"], 0
+    for p in (s["text"] or "").split("\\n\\n"):
+        if p == "<image>":
+            info = infos[k] if k < len(infos) else {}
+            caption = info.get("caption") or info.get("alt") or ""
+            source = f" (from {info['caption_source']})" if caption and info.get("caption_source") else ""
+            image = inline_img(images[k]) if k < len(images) else "(missing image)"
+            parts.append(f"<figure>{image}<figcaption>{html.escape(caption)}{source}</figcaption></figure>")
+            k += 1
+        elif p:
+            parts.append(f"<p>{html.escape(p)}</p>")
+    return "".join(parts), k
+
+
+if not docs:
+    print("this output has no interleaved documents (the web source and PDF documents produce them)")
+else:
+    print(f"{len(docs)} documents; the first {min(SHOW_DOCS, len(docs))} as they read:")
+    for i in docs[:SHOW_DOCS]:
+        page, shown = as_it_reads(ds[i])
+        print(f"{ds[i]['uri']}: {shown} image{'' if shown == 1 else 's'} inline")
+        display(HTML(page))"""),
     ("ocr-md", "md", """\
 ## OCR boxes over a page
 

@@ -5,12 +5,14 @@
 
 The page shows the run's settings and versions, the funnel from inputs to kept samples, counts per
 source, kind, language and use-case tag, histograms of image sizes, OCR confidence and quality
-scores, thumbnails per kind and per tag (a few with their OCR boxes drawn), a page with its
-grounding boxes drawn and its grounding turns listed, some rejected samples with their reasons,
-and the error table. Charts are drawn with matplotlib and every image is
-inlined as a data URI, so the file works offline, e-mailed or archived. Numbers come from
-stats.json; distributions read only the columns they need, from at most `MAX_ROWS` samples, and
-thumbnails come from the first `SCAN_ROWS` rows of the shards (and of the rejects).
+scores, thumbnails per kind and per tag (a few with their OCR boxes drawn; an image-caption
+sample names its caption's source), a few interleaved documents as they read (their text with each
+image inline where its marker stands, captioned), a page with its grounding boxes drawn and its
+grounding turns listed, some rejected samples with their reasons, and the error table. Charts are
+drawn with matplotlib and every image is inlined as a data URI, so the file works offline, e-mailed
+or archived. Numbers come from stats.json; distributions read only the columns they need, from at
+most `MAX_ROWS` samples, and thumbnails and documents come from the first `SCAN_ROWS` rows of the
+shards (and of the rejects).
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
+from pipelines.documents import is_marker, paragraphs
+from pipelines.schema import DOCUMENT_KIND
+
 MAX_ROWS = 200_000  # rows read for the distributions
 SCAN_ROWS = 20_000  # rows (with images) looked through for thumbnails, OCR examples and rejects
 THUMBS_PER_GROUP = 4
 THUMB_SIDE = 320
+DOCUMENTS_SHOWN = 3  # interleaved documents shown whole
+DOC_PARAGRAPHS = 60  # paragraphs (markers included) shown of each; the rest is counted
+INLINE_SIDE = 240  # an inline image's longest side
 
 
 def headline_scores() -> tuple[str, ...]:
@@ -68,12 +76,14 @@ def build_report(out: str | Path) -> Path:
         _section("Distributions", _histograms(columns)),
         _section("Samples by kind", _thumb_groups(shards, "kind")),
         _section("Samples by use-case tag", _thumb_groups(shards, "tags")),
+        _section("Documents as they read", _documents(shards)),
         _section("OCR lines on a few pages", _ocr_examples(shards)),
         _section("Grounding boxes on a page", _grounding_examples(shards)),
         _section("Rejected samples", _rejected(rejects)),
         _section("Errors", _errors_table(errors)),
     ]
-    page = _PAGE.format(title=html.escape(f"vlforge report: {out.resolve().name}"), body="\n".join(sections))
+    page = _PAGE.format(title=html.escape(f"vlforge report: {out.resolve().name}"), body="\n".join(sections),
+                        side=INLINE_SIDE)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
@@ -97,7 +107,8 @@ def _iter_rows(files: list[Path], columns: list[str] | None = None, batch: int =
     seen = 0
     for f in files:
         pf = pq.ParquetFile(f)
-        for b in pf.iter_batches(batch_size=batch, columns=columns):
+        present = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]  # older shards
+        for b in pf.iter_batches(batch_size=batch, columns=present):
             yield from b.to_pylist()
             seen += b.num_rows
             if seen >= SCAN_ROWS:
@@ -223,9 +234,12 @@ def _histograms(columns: pa.Table) -> str:
     return "<div class='grid'>" + "".join(figs) + "</div>"
 
 
-def _thumb(image_bytes: bytes, ocr: list[dict] | None = None) -> str:
-    with Image.open(io.BytesIO(image_bytes)) as im:
-        im = im.convert("RGB")
+def _thumb(image_bytes: bytes, ocr: list[dict] | None = None, side: int = THUMB_SIDE, cls: str = "thumb") -> str:
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as im:
+            im = im.convert("RGB")
+    except Exception:  # noqa: BLE001 - one bad image is a note on its card, never a failed report
+        return "<div class='noimg'>image does not decode</div>"
     if ocr:
         draw = ImageDraw.Draw(im)
         for line in ocr:
@@ -233,25 +247,93 @@ def _thumb(image_bytes: bytes, ocr: list[dict] | None = None) -> str:
             if len(box) == 8:
                 draw.polygon([(box[i], box[i + 1]) for i in range(0, 8, 2)], outline=(220, 40, 40),
                              width=max(2, im.width // 400))
-    im.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    im.thumbnail((side, side))
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=80)
-    return _img(buf.getvalue(), "image/jpeg", alt="sample", cls="thumb")
+    return _img(buf.getvalue(), "image/jpeg", alt="sample", cls=cls)
+
+
+def _meta(row: dict) -> dict:
+    try:
+        meta = json.loads(row.get("meta") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _card(row: dict, ocr: bool = False, why: str | None = None) -> str:
     image = (row.get("image") or {}).get("bytes")
+    images = [im for im in row.get("images") or [] if im and im.get("bytes")]
+    if not image and images:  # a document: its first image, and how many it has
+        image = images[0]["bytes"]
     visual = _thumb(image, row.get("ocr") if ocr else None) if image else "<div class='noimg'>text only</div>"
-    text = (row.get("text") or row.get("ocr_text") or "").strip().replace("\n", " ")
+    text = row.get("text") or row.get("ocr_text") or ""
+    if row.get("kind") == DOCUMENT_KIND:
+        text = " ".join("[image]" if is_marker(p) else p for p in paragraphs(text))
+    text = text.strip().replace("\n", " ")
     tags = ", ".join(row.get("tags") or [])
     reason = f"<div class='why'>{html.escape(why)}</div>" if why else ""
-    return (f"<figure>{visual}<figcaption><b>{html.escape(str(row.get('kind')))}</b> · "
+    source = _meta(row).get("caption_source")
+    caption = f"<div class='src'>caption from {html.escape(str(source))}</div>" if source else ""
+    count = f" · {_count(len(images), 'image')}" if images else ""
+    return (f"<figure>{visual}<figcaption><b>{html.escape(str(row.get('kind')))}</b>{count} · "
             f"{html.escape(str(row.get('lang') or ''))} · {html.escape(Path(str(row.get('uri') or '')).name)} "
             f"{html.escape(str(row.get('locator') or ''))}{reason}<div class='tags'>{html.escape(tags)}</div>"
-            f"<div class='text'>{html.escape(text[:240])}</div></figcaption></figure>")
+            f"{caption}<div class='text'>{html.escape(text[:240])}</div></figcaption></figure>")
 
 
-_CARD_COLUMNS = ["kind", "lang", "uri", "locator", "image", "text", "ocr_text", "ocr", "tags", "drop_reason"]
+_CARD_COLUMNS = ["kind", "lang", "uri", "locator", "image", "images", "text", "ocr_text", "ocr", "tags",
+                 "drop_reason", "meta"]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _documents(files: list[Path], n: int = DOCUMENTS_SHOWN) -> str:
+    """The first `n` documents with images, each as it reads: its paragraphs in order, every image
+    inline where its marker stands, with its caption (and where the caption came from) or alt text."""
+    shown = []
+    for row in _iter_rows(files, _CARD_COLUMNS):
+        if row.get("kind") == DOCUMENT_KIND and row.get("images"):
+            shown.append(_document(row))
+            if len(shown) >= n:
+                break
+    if not shown:
+        return "<p class='muted'>no interleaved documents in this run</p>"
+    return "".join(shown)
+
+
+def _document(row: dict) -> str:
+    meta = _meta(row)
+    infos = meta.get("images") if isinstance(meta.get("images"), list) else []
+    images = row.get("images") or []
+    headings = meta.get("headings") if isinstance(meta.get("headings"), list) else []
+    title = meta.get("title") or (headings[0] if headings else "") or str(row.get("uri") or "") or "(untitled)"
+    parts, k = [], 0
+    paras = paragraphs(row.get("text"))
+    for p in paras[:DOC_PARAGRAPHS]:
+        if not is_marker(p):
+            parts.append(f"<p>{html.escape(p)}</p>")
+            continue
+        data = (images[k] or {}).get("bytes") if k < len(images) else None
+        info = infos[k] if k < len(infos) and isinstance(infos[k], dict) else {}
+        visual = _thumb(data, side=INLINE_SIDE, cls="inline-img") if data else "<div class='noimg'>no image</div>"
+        words = info.get("caption") or info.get("alt") or ""
+        source = info.get("caption_source") or ("alt" if info.get("alt") and not info.get("caption") else "")
+        size = f"{info['width']}×{info['height']} px" if info.get("width") and info.get("height") else ""
+        note = " · ".join(x for x in (f"image {k + 1}", size, f"caption from {source}" if source and words else "")
+                          if x)
+        parts.append(f"<figure class='inline' data-image='{k}'>{visual}<figcaption>{html.escape(str(words))}"
+                     f"<div class='muted'>{html.escape(note)}</div></figcaption></figure>")
+        k += 1
+    rest = paras[DOC_PARAGRAPHS:]
+    if rest:
+        more = sum(1 for p in rest if is_marker(p))
+        parts.append(f"<p class='muted'>… {len(rest) - more} more paragraphs and {more} more images</p>")
+    where = f"{row.get('uri') or ''} {row.get('locator') or ''}".strip()
+    return (f"<article class='doc'><h3>{html.escape(str(title))}</h3><p class='muted'>{html.escape(where)} · "
+            f"{html.escape(str(row.get('lang') or ''))} · {_count(len(images), 'image')}</p>{''.join(parts)}</article>")
 
 
 def _thumb_groups(files: list[Path], by: str) -> str:
@@ -377,7 +459,11 @@ h1 {{ margin-bottom: 4px; }} h2 {{ border-bottom: 1px solid #ddd; padding-bottom
 .cards figure.wide {{ width: 740px; }}
 figure {{ margin: 0; width: 260px; border: 1px solid #e3e3e3; border-radius: 6px; padding: 6px; }}
 .thumb {{ max-width: 100%; display: block; margin: auto; }} figcaption {{ font-size: 12px; }}
-.text {{ color: #555; }} .tags {{ color: #2a6a9a; }} .why {{ color: #b03020; font-weight: 600; }}
+.text {{ color: #555; }} .tags {{ color: #2a6a9a; }} .src {{ color: #6a4a9a; }}
+article.doc {{ border: 1px solid #e3e3e3; border-radius: 6px; padding: 8px 16px; margin: 12px 0; max-width: 760px; }}
+article.doc figure.inline {{ width: auto; margin: 8px 0; border: none; padding: 0; }}
+.inline-img {{ max-width: {side}px; max-height: {side}px; display: block; }}
+.why {{ color: #b03020; font-weight: 600; }}
 .noimg {{ height: 80px; display: flex; align-items: center; justify-content: center; background: #f6f6f6; }}
 table {{ border-collapse: collapse; font-size: 12px; }} td, th {{ border: 1px solid #ddd; padding: 4px 6px; }}
 </style></head><body>

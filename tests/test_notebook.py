@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,23 @@ def _texts(nb) -> dict[str, str]:
             for cell in nb.cells if cell.cell_type == "code"}
 
 
+def _html(nb, cell_id: str) -> str:
+    """The HTML a code cell displayed."""
+    cell = next(c for c in nb.cells if c.id == cell_id)
+    return "".join(o.get("data", {}).get("text/html", "") for o in cell.get("outputs", []))
+
+
+def _centre(data: str) -> tuple[int, ...]:
+    """The centre pixel of a base64 image."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+    return im.getpixel((im.width // 2, im.height // 2))
+
+
 def _images(nb) -> int:
     return sum("image/png" in o.get("data", {}) for cell in nb.cells for o in cell.get("outputs", []))
 
@@ -82,14 +100,16 @@ def test_notebook_matches_generator(tmp_path):
 
 def _synthetic_output(out: Path) -> Path:
     """A small output folder with what the demo lacks: a chart with table and code, a page without OCR,
-    filter and dedup rejects, an error. Written with the shard schema, as the runner writes it."""
+    an interleaved document with three images, filter and dedup rejects, an error. Written with the
+    shard schema, as the runner writes it."""
     import io
     import json
 
     import pyarrow.parquet as pq
     from PIL import Image
 
-    from pipelines.schema import ERROR_SCHEMA, SAMPLE_SCHEMA, image_value, to_table
+    from pipelines.documents import DocumentBuilder
+    from pipelines.schema import DOCUMENT_KIND, ERROR_SCHEMA, SAMPLE_SCHEMA, image_value, to_table
 
     def png(color: str, size=(320, 240)) -> bytes:
         buf = io.BytesIO()
@@ -107,9 +127,20 @@ def _synthetic_output(out: Path) -> Path:
             "lang": "und", "keep": True, "ocr": [], "tags": [], "tag_scores": []}
     text = {"id": "t1", "source": "pdf", "kind": "text", "uri": "file:///x/scan.pdf", "locator": "page=1",
             "text": "城市公共图书馆使用指南", "lang": "zh", "keep": True}
+    doc = DocumentBuilder()
+    doc.text("How rivers shape valleys")
+    for i, colour in enumerate(("red", "green", "blue")):
+        doc.image(png(colour, (120 + 40 * i, 90)), {"caption": f"Figure {i + 1}: the {colour} valley",
+                                                    "caption_source": "figcaption"})
+        doc.text(f"Paragraph {i + 1} after the {colour} valley.")
+    fields = doc.fields()
+    document = {"id": "d1", "source": "web", "kind": DOCUMENT_KIND, "uri": "https://example.org/rivers",
+                "locator": "", "text": fields["text"], "images": fields["images"], "lang": "en", "keep": True,
+                "meta": json.dumps({**fields["meta"], "title": "Rivers"})}
     (out / "shards").mkdir(parents=True)
     (out / "rejects").mkdir()
-    pq.write_table(to_table([chart, page, text], schema=SAMPLE_SCHEMA), out / "shards" / "part-00000.parquet")
+    pq.write_table(to_table([chart, page, text, document], schema=SAMPLE_SCHEMA),
+                   out / "shards" / "part-00000.parquet")
     dropped = {"id": "t2", "source": "pdf", "kind": "text", "keep": False, "drop_reason": "text_filter:too_short"}
     dup = {"id": "c2", "source": "chart", "kind": "chart", "keep": False, "drop_reason": "duplicate_of:c1"}
     pq.write_table(to_table([dropped], schema=SAMPLE_SCHEMA), out / "rejects" / "part-00000.parquet")
@@ -134,7 +165,16 @@ def test_inspect_notebook_branches_missing_from_the_demo(tmp_path, monkeypatch):
     assert "kinds without images: ['text']" in out["grid"]
     assert "no OCR lines in this output" in out["ocr"]
     assert "1 chart samples" in out["chart"] and "2021  19.5" in out["chart"] and "plt.bar" in out["chart"]
-    assert "0 of 3 samples tagged" in out["tag"]
+    assert "0 of 4 samples tagged" in out["tag"]
+    assert "1 documents; the first 1 as they read" in out["docs"] and "3 images inline" in out["docs"]
+    page = _html(nb, "docs")
+    # The document as it reads: each image inline after the paragraph before it, with its caption.
+    at = 0
+    for piece in ("How rivers shape valleys", "<img", "Figure 1: the red valley (from figcaption)", "Paragraph 1",
+                  "<img", "Figure 2: the green valley", "Paragraph 2", "<img", "Figure 3", "Paragraph 3"):
+        at = page.index(piece, at) + len(piece)  # ValueError when a piece is missing or out of order
+    colours = [_centre(data) for data in re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)]
+    assert [max(range(3), key=c.__getitem__) for c in colours] == [0, 1, 2]  # red, green, blue: the document's order
     assert "2 rejected samples" in out["rejects"] and "duplicate_of:<id>" in out["rejects"]
     assert "read: EncryptedPDF" in out["rejects"] and "encrypted" in out["rejects"]
     assert _images(nb) == 2  # the sample grid and the chart

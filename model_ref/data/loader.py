@@ -9,6 +9,7 @@ run simply starts the step numbers where the checkpoint left off.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from model_ref.data.images import decode_square
-from model_ref.data.mixer import ModalitySchedule, PoolOrder
+from model_ref.data.mixer import MODALITIES, ModalitySchedule, PoolOrder
 from model_ref.data.sequences import Example, SequenceBuilder, collate
 from model_ref.data.shards import POOLS, RowReader
 from model_ref.schedule.stages import Stage
@@ -26,33 +27,54 @@ MAX_SKIPS = 64  # rows in a row that may fail (undecodable image, nothing fits) 
 
 @dataclass(frozen=True)
 class StagePools:
-    """The two pools a stage draws from (after dropping an empty language pool) and its mix."""
+    """The pools a stage draws from (after dropping empty ones) and its mix: the language share of
+    all steps, the interleaved share of the multimodal steps."""
 
     multimodal: np.ndarray
     language: np.ndarray | None
     language_share: float
     note: str = ""
+    interleaved: np.ndarray | None = None
+    interleaved_share: float = 0.0
 
     @classmethod
-    def for_stage(cls, stage: Stage, pools: dict[str, np.ndarray], language_share: float | None = None
-                  ) -> StagePools:
-        """The stage's pools from an index split; raises when the multimodal pool is empty."""
+    def for_stage(cls, stage: Stage, pools: dict[str, np.ndarray], language_share: float | None = None,
+                  interleaved_share: float | None = None) -> StagePools:
+        """The stage's pools from an index split; raises when it has no multimodal rows at all. A
+        share whose pool is empty falls back to 0, and `note` says so."""
         share = stage.language_share if language_share is None else language_share
+        mixed = stage.interleaved_share if interleaved_share is None else interleaved_share
         multimodal = pools[stage.multimodal_pool]
+        interleaved = pools.get(stage.interleaved_pool) if stage.interleaved_pool else None
+        notes = []
+        if interleaved is None or len(interleaved) == 0:
+            if mixed > 0 and stage.interleaved_pool:
+                notes.append(f"stage {stage.number}: no {_POOL_NEEDS[stage.interleaved_pool]} in the data, so no "
+                             f"interleaved steps ({mixed:.3f} of the multimodal steps wanted)")
+            mixed, interleaved = 0.0, None
         if len(multimodal) == 0:
-            raise ValueError(f"stage {stage.number} ({stage.name}) needs {_POOL_NEEDS[stage.multimodal_pool]}; "
-                             "the data has none")
+            if interleaved is None:
+                raise ValueError(f"stage {stage.number} ({stage.name}) needs {_POOL_NEEDS[stage.multimodal_pool]}"
+                                 f"{' or ' + _POOL_NEEDS[stage.interleaved_pool] if stage.interleaved_pool else ''}; "
+                                 "the data has none")
+            if mixed < 1.0:
+                notes.append(f"stage {stage.number}: no {_POOL_NEEDS[stage.multimodal_pool]} in the data, so every "
+                             f"multimodal step is interleaved ({mixed:.3f} wanted)")
+            mixed = 1.0
+        if mixed == 0.0:
+            interleaved = None
         language = pools[stage.language_pool] if stage.language_pool else None
-        note = ""
         if share > 0 and (language is None or len(language) == 0):
-            note = f"stage {stage.number}: no {_POOL_NEEDS.get(stage.language_pool or '', 'text')} in the data, " \
-                   f"so no language steps (share {share:.2f} wanted)"
+            notes.append(f"stage {stage.number}: no {_POOL_NEEDS.get(stage.language_pool or '', 'text')} in the "
+                         f"data, so no language steps (share {share:.2f} wanted)")
             share, language = 0.0, None
-        return cls(multimodal, language, share if language is not None else 0.0, note)
+        return cls(multimodal, language, share if language is not None else 0.0, "; ".join(notes),
+                   interleaved, mixed)
 
 
 _POOL_NEEDS = {
     "image_text": "samples with an image and text",
+    "interleaved": "documents with images",
     "language": "text-only samples",
     "sft_image": "samples with an image and messages",
     "sft_text": "text-only samples with messages",
@@ -61,8 +83,8 @@ assert set(_POOL_NEEDS) == set(POOLS)
 
 
 class SampleMaker:
-    """Shard row -> Example for one stage's sequence format: reads the row, decodes its image
-    (keeping recent ones in a byte-bounded cache) and builds the sequence."""
+    """Shard row -> Example for one stage's sequence format: reads the row, decodes its image or
+    images (keeping recent ones in a byte-bounded cache) and builds the sequence."""
 
     def __init__(self, sequence: str, files: list[str], builder: SequenceBuilder, image_size: int,
                  image_cache_bytes: int = 128 << 20) -> None:
@@ -71,13 +93,16 @@ class SampleMaker:
         self.builder = builder
         self.image_size = image_size
         self.image_cache_bytes = image_cache_bytes
-        self._images: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
+        self._images: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self._cached = 0
 
     def example(self, loc: tuple[int, int, int], modality: str, key: str) -> Example | None:
-        """None when the row gives no usable sample (an image that does not decode, no answer that fits)."""
+        """None when the row gives no usable sample (an image that does not decode, no answer that
+        fits, a document whose markers and images disagree or none of whose images decodes)."""
         row = self.reader.row(*loc)
-        image = self._image(loc, row) if modality == "multimodal" else None
+        if modality == "interleaved":
+            return self.builder.interleaved(row["text"] or "", _DocumentImages(self, loc, row.get("images") or []))
+        image = self._decode(loc, (row.get("image") or {}).get("bytes")) if modality == "multimodal" else None
         if modality == "multimodal" and image is None:
             return None
         if self.sequence == "sft":
@@ -88,24 +113,37 @@ class SampleMaker:
         text = row["text"] + ("\n" + row["table"] if row.get("table") else "")
         return self.builder.image_text(text, image)
 
-    def _image(self, loc: tuple[int, int, int], row: dict[str, Any]) -> np.ndarray | None:
-        cached = self._images.get(loc)
+    def _decode(self, key: tuple[int, ...], data: bytes | None) -> np.ndarray | None:
+        cached = self._images.get(key)
         if cached is not None:
-            self._images.move_to_end(loc)
+            self._images.move_to_end(key)
             return cached
-        data = (row.get("image") or {}).get("bytes")
         if not data:
             return None
         try:
             pixels = decode_square(data, self.image_size)
-        except Exception:  # noqa: BLE001 - a bad image costs one sample, never the run
+        except Exception:  # noqa: BLE001 - a bad image costs one sample (or one image of a document), never the run
             return None
         if self.image_cache_bytes:
-            self._images[loc] = pixels
+            self._images[key] = pixels
             self._cached += pixels.nbytes
             while self._cached > self.image_cache_bytes:
                 self._cached -= self._images.popitem(last=False)[1].nbytes
         return pixels
+
+
+class _DocumentImages(Sequence):
+    """A document's images as the sequence builder reads them: decoded only when asked for, so the
+    images a sequence has no room for are never decoded."""
+
+    def __init__(self, maker: SampleMaker, loc: tuple[int, int, int], values: list[dict[str, Any] | None]) -> None:
+        self.maker, self.loc, self.values = maker, loc, values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, k: int) -> np.ndarray | None:  # type: ignore[override]
+        return self.maker._decode((*self.loc, k), (self.values[k] or {}).get("bytes"))
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -116,22 +154,27 @@ class StepBatches(torch.utils.data.Dataset):
         warm = stage.modality_warmup if modality_warmup is None else modality_warmup
         if pools.language is None:
             warm = 0.0  # no text-only rows: no warm-up from all-text either
-        self.schedule = ModalitySchedule(steps, pools.language_share, round(warm * steps))
-        self.is_language, self.before = self.schedule.plan()
+        self.schedule = ModalitySchedule(steps, pools.language_share, round(warm * steps), pools.interleaved_share)
+        self.codes, self.before = self.schedule.modalities()
         self.stage = stage
         self.pools = pools
         self.maker = maker
         self.batch_size = batch_size
         self.seed = seed
-        self.orders = {"multimodal": PoolOrder(pools.multimodal, (seed, stage.number, 0))}
+        self.orders = {}
+        if len(pools.multimodal):
+            self.orders["multimodal"] = PoolOrder(pools.multimodal, (seed, stage.number, 0))
         if pools.language is not None:
             self.orders["language"] = PoolOrder(pools.language, (seed, stage.number, 1))
+        if pools.interleaved is not None:
+            self.orders["interleaved"] = PoolOrder(pools.interleaved, (seed, stage.number, 2))
 
     def __len__(self) -> int:
         return self.schedule.steps
 
     def modality(self, step: int) -> str:
-        return "language" if self.is_language[step] else "multimodal"
+        """`language`, `multimodal` (image-text pairs) or `interleaved` (documents): what step trains on."""
+        return MODALITIES[int(self.codes[step])]
 
     def __getitem__(self, step: int) -> dict[str, Any]:
         modality = self.modality(step)
@@ -166,10 +209,12 @@ def make_loader(batches: StepBatches, start: int, workers: int, pin_memory: bool
 
 def eval_batches(stage: Stage, pools: dict[str, np.ndarray], maker: SampleMaker, batch_size: int,
                  count: int) -> list[dict[str, Any]]:
-    """Fixed held-out batches for a stage: up to `count` per modality, from the held-out pools in index
-    order (the same batches at every evaluation and in every run)."""
+    """Fixed held-out batches for a stage: up to `count` per modality (interleaved documents too, when
+    the stage mixes them and the held-out rows hold some), from the held-out pools in index order
+    (the same batches at every evaluation and in every run)."""
     out = []
-    for modality, pool in (("multimodal", stage.multimodal_pool), ("language", stage.language_pool)):
+    for modality, pool in (("multimodal", stage.multimodal_pool), ("interleaved", stage.interleaved_pool),
+                           ("language", stage.language_pool)):
         locs = pools.get(pool) if pool else None
         if locs is None:
             continue

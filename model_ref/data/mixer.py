@@ -4,7 +4,9 @@ The report trains each step on one modality (modality group training: a step is 
 image-text, ~20% faster at no cost) with language as ~70% of the joint pretraining mix, reached by
 a modality warm-up: the language share starts at 1.0 and falls linearly to the target. Here the
 steps are assigned by accumulating the share and rounding (Bresenham-style), so over any stretch the
-language steps are the target share to within one step, with no randomness to drift.
+language steps are the target share to within one step, with no randomness to drift. The
+multimodal steps are split the same way between image-text pairs and interleaved documents (stage
+2's interleaved share, a share of the multimodal steps).
 
 Sample order: each pool is walked epoch by epoch; an epoch visits its row groups in a seeded
 random order and the rows of each group in a seeded random order (consecutive draws stay in one
@@ -27,6 +29,7 @@ class ModalitySchedule:
     steps: int
     language_share: float
     warmup_steps: int = 0
+    interleaved_share: float = 0.0  # share of the multimodal steps that draw interleaved documents
 
     def share(self, step: int) -> float:
         """The language share in force at `step`: 1.0 falling linearly to the target over the warm-up."""
@@ -43,6 +46,26 @@ class ModalitySchedule:
         lang_before = np.concatenate([[0], np.cumsum(is_language)[:-1]])
         mm_before = np.arange(self.steps) - lang_before
         return is_language, np.where(is_language, lang_before, mm_before)
+
+    def modalities(self) -> tuple[np.ndarray, np.ndarray]:
+        """(modality code per step: LANGUAGE, MULTIMODAL or INTERLEAVED; same-modality steps before).
+        Interleaved steps are the multimodal ones picked by accumulating `interleaved_share` over the
+        multimodal steps and rounding, so any stretch holds that share of them to within one step."""
+        is_language, _ = self.plan()
+        multimodal = ~is_language
+        seen = np.cumsum(multimodal)  # multimodal steps up to and including each step
+        picked = np.floor(seen * self.interleaved_share + 0.5 + 1e-9)
+        is_interleaved = multimodal & (picked > np.concatenate([[0.0], picked[:-1]]))
+        codes = np.where(is_language, LANGUAGE, np.where(is_interleaved, INTERLEAVED, MULTIMODAL))
+        before = np.zeros(self.steps, dtype=np.int64)
+        for code in (LANGUAGE, MULTIMODAL, INTERLEAVED):
+            mine = codes == code
+            before[mine] = np.arange(int(mine.sum()))
+        return codes, before
+
+
+LANGUAGE, MULTIMODAL, INTERLEAVED = 0, 1, 2
+MODALITIES = ("language", "multimodal", "interleaved")  # by code: the names metrics.jsonl logs
 
 
 class PoolOrder:

@@ -7,6 +7,8 @@ serve:
 
 - `language`: no image, some text (text-only language modelling);
 - `image_text`: an image and its text (a page's text layer, a figure's caption, a chart's title);
+- `interleaved`: a `document` (kind) whose text places at least one image (an `<image>` paragraph
+  per entry of its `images`); a document left with no image is text and joins `language`;
 - `sft_image` / `sft_text`: `messages` with at least one non-empty assistant answer, with or
   without an image.
 
@@ -25,9 +27,12 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-POOLS = ("language", "image_text", "sft_image", "sft_text")
-INDEX_COLUMNS = ["id", "width", "keep", "text", "messages"]
-ROW_COLUMNS = ["id", "image", "text", "table", "messages"]
+from model_ref.data.documents import marker_count
+
+POOLS = ("language", "image_text", "interleaved", "sft_image", "sft_text")
+INDEX_COLUMNS = ["id", "kind", "width", "keep", "text", "messages"]
+ROW_COLUMNS = ["id", "image", "images", "text", "table", "messages"]
+DOCUMENT_KIND = "document"  # the shard format's interleaved kind
 HELDOUT_PERCENT = 10  # share of rows held out by id when no data folder has a second shard
 
 
@@ -96,6 +101,9 @@ def _row_pools(t: Any) -> list[tuple[int, list[str], str]]:
     width = col("width").to_pylist() if "width" in t.column_names else [None] * n
     text_len = pc.fill_null(pc.utf8_length(col("text")), 0).to_pylist() if "text" in t.column_names else [0] * n
     messages = col("messages").to_pylist() if "messages" in t.column_names else [None] * n
+    kinds = col("kind").to_pylist() if "kind" in t.column_names else [None] * n
+    # Only a document's text is read here (to count its markers): the index never reads image bytes.
+    texts = col("text").to_pylist() if "text" in t.column_names and DOCUMENT_KIND in kinds else [None] * n
     # Plain Parquet without vlforge's `id` is held out by row position instead.
     ids = col("id").to_pylist() if "id" in t.column_names else [f"{t.num_rows}/{i}" for i in range(n)]
     out = []
@@ -104,7 +112,12 @@ def _row_pools(t: Any) -> list[tuple[int, list[str], str]]:
             continue
         has_image = bool(width[i])
         pools = []
-        if text_len[i] > 0:
+        if kinds[i] == DOCUMENT_KIND:
+            if marker_count(texts[i]) > 0:
+                pools.append("interleaved")
+            elif text_len[i] > 0:
+                pools.append("language")
+        elif text_len[i] > 0:
             pools.append("image_text" if has_image else "language")
         if any(m["role"] == "assistant" and m["content"] for m in messages[i] or []):
             pools.append("sft_image" if has_image else "sft_text")

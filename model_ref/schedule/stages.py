@@ -3,8 +3,11 @@
 | stage | trains | frozen | data |
 |---|---|---|---|
 | 1 adaptor warm-up | adaptor | both vision branches, LM | image-text pairs |
-| 2 joint VL pretraining | LM, adaptor | both vision branches | language:image-text = 7:3 after a modality warm-up |
+| 2 joint VL pretraining | LM, adaptor | both vision branches | language:multimodal = 7:3 after a modality warm-up (*) |
 | 3 supervised fine-tuning | LM, adaptor, semantic branch | detail branch | `messages`, loss on answers |
+
+(*) Of stage 2's multimodal steps, 43.7% draw interleaved documents and the rest image-text pairs
+(see INTERLEAVED_SHARE).
 
 Learning-rate shapes and warm-ups are the report's (cosine / step / cosine; 128 / 2000 / 256 warm-up
 steps, capped at a tenth of a short run); peak rates come from the model config.
@@ -31,6 +34,18 @@ class Stage:
     sequence: str  # how a row becomes a sequence: "pretrain" (text after the image) or "sft" (messages)
     lr_shape: str  # "cosine" or "step"
     warmup_steps: int
+    interleaved_pool: str | None = None  # documents with images, drawn on a share of the multimodal steps
+    interleaved_share: float = 0.0  # share of the multimodal steps (not of all steps) that are interleaved
+
+
+# The report's pretraining mix is 70% text-only and 30% multimodal, 13.1 points of which are
+# interleaved image-text documents (the other 16.9: captions 11.1, document OCR 2.1, table and chart
+# 2.1, scene-text OCR 1.2, web code 0.4, all image-text pairs here). Stage 2 already splits its
+# steps language:multimodal 7:3 (`language_share`, which `--language-share` changes), so the
+# interleaved share is taken of the multimodal steps: 13.1 / 30.0 = 0.437, i.e. 13.1% of all steps
+# after the modality warm-up, and it stays a fixed part of the multimodal steps whatever the
+# language share (the warm-up, which starts all-text, thins both alike).
+INTERLEAVED_SHARE = round(13.1 / 30.0, 3)
 
 
 STAGES: dict[int, Stage] = {
@@ -38,7 +53,7 @@ STAGES: dict[int, Stage] = {
              language_share=0.0, modality_warmup=0.0, sequence="pretrain", lr_shape="cosine", warmup_steps=128),
     2: Stage(2, "joint VL pretraining", trains=("adaptor", "lm"), multimodal_pool="image_text",
              language_pool="language", language_share=0.7, modality_warmup=0.2, sequence="pretrain",
-             lr_shape="step", warmup_steps=2000),
+             lr_shape="step", warmup_steps=2000, interleaved_pool="interleaved", interleaved_share=INTERLEAVED_SHARE),
     3: Stage(3, "supervised fine-tuning", trains=("adaptor", "lm", "vision.semantic"), multimodal_pool="sft_image",
              language_pool="sft_text", language_share=0.479, modality_warmup=0.0, sequence="sft",
              lr_shape="cosine", warmup_steps=256),
