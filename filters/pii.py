@@ -7,7 +7,9 @@ phone numbers with (``+``, dashes, dots, brackets) so that runs of figures in a 
 Scrubbed fields: ``text``, ``ocr_text``, the OCR lines (``ocr``), ``html``, ``table`` (a CSV string),
 ``code`` and the ``content`` of every turn in ``messages``. OCR lines count once (``ocr_text`` is their
 join, already counted); every other field is counted. The page image itself is not scrubbed
-(blurring text in pixels is out of scope).
+(blurring text in pixels is out of scope). An interleaved document's text is scrubbed paragraph by
+paragraph around its `<image>` markers, which stay exactly as they were, and so are the `alt` and
+`caption` of each image in `meta.images`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters.base import Filter
+from pipelines import documents
 from pipelines.registry import register_stage
-from pipelines.schema import meta_json
+from pipelines.schema import DOCUMENT_KIND, meta_json
 
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
 PHONE = re.compile(
@@ -58,7 +61,7 @@ class PiiScrubber(Filter):
 
     name = "pii"
     version = "2"
-    reads = ("meta",)
+    reads = ("kind", "meta")
     edits = ("text", "ocr_text", "ocr", "html", "table", "code", "messages", "meta")
 
     def __init__(self, config: PiiConfig = PiiConfig()):
@@ -66,23 +69,35 @@ class PiiScrubber(Filter):
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
         counts: Counter[str] = Counter()
+        document = row.get("kind") == DOCUMENT_KIND
         for name in TEXT_FIELDS:
             if row.get(name):
-                row[name] = self.scrub(row[name], counts)
+                row[name] = self.scrub_document(row[name], counts) if document and name == "text" \
+                    else self.scrub(row[name], counts)
         for message in row.get("messages") or []:
             if message.get("content"):
                 message["content"] = self.scrub(message["content"], counts)
         # OCR lines count once: ocr_text is their join, already counted above.
         for line in row.get("ocr") or []:
             line["text"] = self.scrub(line["text"] or "", Counter())
+        meta = json.loads(row["meta"]) if row.get("meta") else {}
+        for info in (meta.get("images") or []) if document else []:
+            for key in ("alt", "caption"):
+                if isinstance(info.get(key), str) and info[key]:
+                    info[key] = self.scrub(info[key], counts)
         if counts:
-            meta = json.loads(row["meta"]) if row.get("meta") else {}
             meta["pii"] = dict(sorted(counts.items()))
             row["meta"] = meta_json(meta)
         return {"pii_count": float(sum(counts.values()))}
 
     def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
         return None
+
+    def scrub_document(self, text: str, counts: Counter[str]) -> str:
+        """A document's text scrubbed one paragraph at a time: no match spans a paragraph break, and the
+        `<image>` markers are left exactly as they are."""
+        return documents.PARAGRAPH_SEP.join(p if documents.is_marker(p) else self.scrub(p, counts)
+                                            for p in documents.paragraphs(text))
 
     def scrub(self, text: str, counts: Counter[str]) -> str:
         """`text` with personal data replaced; `counts` gains one per replacement, by type."""

@@ -4,7 +4,8 @@ DCLM and DeepSeek filter text with a fastText classifier trained on good against
 is trained by `python -m filters.train_quality` on data the project ships (`filters/data/quality`);
 the first run trains it (seconds) when the model file is missing or stale. The model is loaded on
 the driver before the run and travels to the workers inside the stage, so a cluster's nodes need no
-copy of the file.
+copy of the file. Interleaved documents are scored on their text without `<image>` markers; only a
+document left with no image (a text document) can fail, the others keep their score for audit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from filters.base import Filter
 from filters.quality_model import DEFAULT_MODEL_PATH, QualityModel, load_or_train
+from filters.text import is_text_like, judged_text
 from pipelines.registry import register_stage
+from pipelines.schema import DOCUMENT_KIND
 from pipelines.stage import ShipsModel, configured_model
 
 
@@ -35,7 +38,7 @@ class QualityFilter(ShipsModel, Filter):
     name = "quality_filter"
     version = "1"
     reads = ("text",)
-    kinds = ("text",)
+    kinds = ("text", DOCUMENT_KIND)
 
     def __init__(self, config: QualityConfig = QualityConfig()):
         self.config = config
@@ -48,8 +51,8 @@ class QualityFilter(ShipsModel, Filter):
         return QualityModel.from_bytes(data)
 
     def score_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, float]]:
-        probs = self._model.score([r.get("text") or "" for r in rows]) if rows else []
+        probs = self._model.score([judged_text(r) for r in rows]) if rows else []
         return [{"quality_prob": p} for p in probs]
 
     def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
-        return "low_quality" if scores["quality_prob"] < self.config.min_prob else None
+        return "low_quality" if is_text_like(row) and scores["quality_prob"] < self.config.min_prob else None

@@ -5,6 +5,9 @@ them. Word rules only make sense where words are separated by spaces, so text de
 Japanese or Korean is judged by its characters, lines and paragraphs. Text-only samples get every
 rule; image samples (a page and its text layer) only the garbled-text rule, because a table or a
 chart legitimately breaks the prose rules while a mis-encoded text layer makes the pair useless.
+Interleaved documents are judged on their text without `<image>` markers: one left with no image is
+a text document and gets every rule; one with images, whose paragraphs the document filter has
+already judged node by node, only the garbled-text rule.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any
 
 from filters.base import Filter
 from filters.textkit import CJK_LETTER_RE
+from pipelines.documents import marker_count, plain_text
 from pipelines.registry import register_stage
+from pipelines.schema import DOCUMENT_KIND
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
 BULLETS = ("•", "●", "○", "■", "□", "▪", "▫", "–", "-", "*", "·", "‣", "⁃", "◦")
@@ -75,11 +80,11 @@ class TextFilter(Filter):
         self.config = config
 
     def applies(self, row: dict[str, Any]) -> bool:
-        return row.get("kind") == "text" or bool((row.get("text") or "").strip())
+        return is_text_like(row) or bool((row.get("text") or "").strip())
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
-        text = row.get("text") or ""
-        if row.get("kind") != "text":
+        text = judged_text(row)
+        if not is_text_like(row):
             return {"garbled_frac": garbled_frac(text)}
         return text_scores(text, cjk=is_cjk(text, row.get("lang")))
 
@@ -87,7 +92,7 @@ class TextFilter(Filter):
         c = self.config
         if scores.get("garbled_frac", 0) > c.max_garbled_frac:
             return "garbled"
-        if row.get("kind") != "text":
+        if not is_text_like(row):
             return None
         words = scores["words"]
         checks = [
@@ -106,6 +111,18 @@ class TextFilter(Filter):
              and (scores["top_2gram_frac"] > c.max_top_2gram_frac or scores["dup_5gram_frac"] > c.max_dup_5gram_frac)),
         ]
         return next((why for why, failed in checks if failed), None)
+
+
+def judged_text(row: dict[str, Any]) -> str:
+    """The text a text rule reads: a document's without its `<image>` markers, any other sample's as is."""
+    text = row.get("text") or ""
+    return plain_text(text) if row.get("kind") == DOCUMENT_KIND else text
+
+
+def is_text_like(row: dict[str, Any]) -> bool:
+    """Whether every text rule applies: text samples, and documents left with no image (no marker: the
+    markers always match the images, so the image bytes need not be read)."""
+    return row.get("kind") == "text" or (row.get("kind") == DOCUMENT_KIND and marker_count(row.get("text")) == 0)
 
 
 def is_cjk(text: str, lang: str | None = None) -> bool:

@@ -205,7 +205,8 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
 
 
 def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> None:
-    """Decide across every committed sample (dedup), then move the decided samples from shards to rejects.
+    """Decide across every committed sample (dedup), then move the decided samples from shards to rejects
+    and apply the stage's edits (boilerplate removed from documents) to the samples that stay.
 
     Keys are computed on workers and shuffled by key so equal keys meet in one partition; pairs come
     back to the driver, which resolves them. Decisions are saved before any shard changes, and each
@@ -227,19 +228,33 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
         state = store.global_state()
     # Which shard holds each decided sample: the commit that wrote its summary.
     commit_of = dict(zip(sigs.column("id").to_pylist(), sigs.column("commit").to_pylist(), strict=True))
-    by_shard: dict[str, dict[str, tuple[str, str, str]]] = {}
-    for d in decisions.select(["id", "drop_reason", "drop_group", "note"]).to_pylist():
+    by_shard: dict[str, dict[str, Any]] = {}
+    for d in decisions.to_pylist():
         shard = store.shard_of_commit(commit_of[d["id"]])
-        if shard is not None:
-            by_shard.setdefault(shard, {})[d["id"]] = (d["drop_reason"], d["drop_group"], d["note"])
+        if shard is None:
+            continue
+        work = by_shard.setdefault(shard, {"drops": {}, "edits": {}})
+        if d.get("action") == "edit":
+            work["edits"].setdefault(d["id"], []).append(d)
+        else:
+            work["drops"][d["id"]] = (d["drop_reason"], d["drop_group"], d["note"])
     rewritten: dict[str, Any] = {}
     if by_shard:
-        items = [{"shard": k, "drops": json.dumps(v)} for k, v in sorted(by_shard.items())]
+        items = [{"shard": k, "work": json.dumps(v, default=str)} for k, v in sorted(by_shard.items())]
         done = ray.data.from_items(items, override_num_blocks=len(items)).map(
-            functools.partial(_remove_rows, str(store.out), opts.write_rejects, stage.name))
+            functools.partial(_remove_rows, str(store.out), opts.write_rejects, stage))
         rewritten = {r["shard"]: json.loads(r["result"]) for r in done.take_all()}
+    report = stage.report(decisions)
+    edited: dict[str, int] = {}
+    for part in rewritten.values():
+        for k, v in part.get("edited", {}).items():
+            edited[k] = edited.get(k, 0) + v
+    if edited:
+        report["edited"] = dict(sorted(edited.items()))
+    drops = sum(1 for a in (decisions.column("action").to_pylist() if "action" in decisions.column_names
+                            else [None] * decisions.num_rows) if a != "edit")
     store.save_global_state({**state, "rewritten": rewritten, "complete": True, "stage": stage.name,
-                             "decided": decisions.num_rows, "report": stage.report(decisions),
+                             "decided": drops + edited.get("emptied", 0), "report": report,
                              "seconds": round(time.perf_counter() - started, 3)})
 
 
@@ -282,9 +297,11 @@ def _empty_pairs(stage: GlobalStage, sigs: pa.Table) -> pa.Table:
     return stage.pairs(stage.keys(sigs.slice(0, 0)))
 
 
-def _remove_rows(out: str, write_rejects: bool, tag: str, row: dict[str, Any]) -> dict[str, Any]:
-    drops = {k: tuple(v) for k, v in json.loads(row["drops"]).items()}
-    return {"shard": row["shard"], "result": json.dumps(remove_rows(out, row["shard"], drops, write_rejects, tag))}
+def _remove_rows(out: str, write_rejects: bool, stage: GlobalStage, row: dict[str, Any]) -> dict[str, Any]:
+    work = json.loads(row["work"])
+    drops = {k: tuple(v) for k, v in work["drops"].items()}
+    result = remove_rows(out, row["shard"], drops, write_rejects, stage.name, edits=work["edits"], edit=stage.edit)
+    return {"shard": row["shard"], "result": json.dumps(result)}
 
 
 def _segments(stages: list[Stage]) -> list[list[Stage] | Stage]:

@@ -73,6 +73,12 @@ SIG_TYPE = pa.struct([
     ("phash", pa.binary()),  # 256-bit perceptual hash
     ("text_exact", pa.binary()),  # hash of the normalised text (a key for text samples, a check for images)
     ("minhash", pa.binary()),  # MinHash of word shingles, uint32 values
+    # Interleaved documents: one entry per image (sha256 of its bytes, its pHash) and per text paragraph
+    # (hash of its normalised text), so the global pass can find images and paragraphs shared by many
+    # documents (logos, footers) and remove them; null for other kinds.
+    ("image_shas", pa.list_(pa.binary())),
+    ("image_phashes", pa.list_(pa.binary())),
+    ("para_hashes", pa.list_(pa.binary())),
 ])
 STATS_COL = "_stats"  # per-stage counts of the batch (pipelines.stats), on one row of each batch, else null
 # What `.signatures/part-N.parquet` holds: one row per kept sample that has a signature.

@@ -20,7 +20,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,37 +348,59 @@ def _nest_funnel(flat: dict[str, int]) -> dict[str, dict[str, Any]]:
     return funnel
 
 
-def remove_rows(out: str, shard: str, drops: dict[str, tuple[str, str, str]], write_rejects: bool, tag: str) -> dict:
-    """Move the decided samples out of one shard (worker side, idempotent) and say what was removed.
+# A global stage's edit hook (`GlobalStage.edit`): rows of a shard and their edits -> edited rows, counts.
+EditHook = Callable[[pa.Table, dict[str, list[dict[str, Any]]]], tuple[pa.Table, dict[str, int]]]
+
+
+def remove_rows(out: str, shard: str, drops: dict[str, tuple[str, str, str]], write_rejects: bool, tag: str,
+                edits: dict[str, list[dict[str, Any]]] | None = None, edit: EditHook | None = None) -> dict:
+    """Move the decided samples out of one shard and apply edits to others (worker side, idempotent);
+    say what was removed and what was edited.
 
     `drops` maps an id to (drop_reason, drop_group, note); the note (JSON) goes into the sample's
-    `meta` under `tag` (the global stage's name), and the rejects into `rejects/<tag>-<shard>`. The
-    removed rows' summary is written first, then the rejects, then the shard is replaced, each
-    atomically: a kill at any point leaves a state that a rerun completes with the same result.
+    `meta` under `tag` (the global stage's name), and the rejects into `rejects/<tag>-<shard>`.
+    `edits` maps an id to its edit decisions, which `edit` (the stage's hook) applies to those rows;
+    a row the hook sets keep=false leaves with the drops (its drop_reason is its group). The removed
+    rows' summary and the edit counts are written first, then the rejects, then the shard is
+    replaced, each atomically: a kill at any point leaves a state that a rerun completes with the same
+    result (a shard already rewritten has nothing left to drop, and the hook edits nothing twice).
     """
     root = Path(out)
     path = root / PARTS["shards"] / shard
     summary_path = root / GLOBAL_DIR / f"removed-{shard}"
+    edited_path = root / GLOBAL_DIR / f"edited-{shard}.json"
     if path.exists():
         table = pq.read_table(path)
         mask = pc.is_in(table.column("id"), pa.array(list(drops), pa.string()))
-        if pc.any(mask).as_py():
-            removed = table.filter(mask)
+        counts: dict[str, int] = {}
+        if edits and edit is not None:
+            todo = pc.and_(pc.is_in(table.column("id"), pa.array(list(edits), pa.string())), pc.invert(mask))
+            if pc.any(todo).as_py():
+                table, counts = _edited(table, todo, edits, edit)
+        gone = pc.or_(mask, pc.invert(pc.fill_null(table.column("keep"), True)))
+        if pc.any(gone).as_py() or counts:
+            removed = table.filter(gone)
             ids = removed.column("id").to_pylist()
-            metas = []
-            for i, m in zip(ids, removed.column("meta").to_pylist(), strict=True):
-                d = json.loads(m) if m else {}
-                d[tag] = json.loads(drops[i][2])
-                metas.append(meta_json(d))
-            removed = set_columns(removed, keep=[False] * len(ids), meta=metas,
-                                  drop_reason=[drops[i][0] for i in ids])
+            metas, reasons, groups = [], [], []
+            for i, m, r in zip(ids, removed.column("meta").to_pylist(), removed.column("drop_reason").to_pylist(),
+                               strict=True):
+                if i in drops:
+                    d = json.loads(m) if m else {}
+                    d[tag] = json.loads(drops[i][2])
+                    m, r = meta_json(d), drops[i][0]
+                metas.append(m)
+                reasons.append(r)
+                groups.append(drops[i][1] if i in drops else r)
+            removed = set_columns(removed, keep=[False] * len(ids), meta=metas, drop_reason=reasons)
             summary = removed.select(["id", "source", "kind", "lang", "tags"]).append_column(
-                "group", pa.array([drops[i][1] for i in ids], pa.string()))
+                "group", pa.array(groups, pa.string()))
             (root / GLOBAL_DIR).mkdir(exist_ok=True)
             _atomic_write(summary, summary_path)
-            if write_rejects:
+            if counts:
+                journal.write_json(edited_path, counts)
+            if write_rejects and removed.num_rows:
                 _atomic_write(removed.cast(sample_schema()), root / PARTS["rejects"] / f"{tag}-{shard}")
-            kept = table.filter(pc.invert(mask))
+            kept = table.filter(pc.invert(gone))
             if kept.num_rows:
                 _atomic_write(kept.cast(sample_schema()), path)
             else:
@@ -388,7 +410,22 @@ def remove_rows(out: str, shard: str, drops: dict[str, tuple[str, str, str]], wr
         result = {"rows": pq.read_metadata(path).num_rows, "sha256": _sha256(path)}
     summary = pq.read_table(summary_path) if summary_path.exists() else None
     result["removed"] = _removed_stats(summary)
+    edited = journal.read_json(edited_path) if edited_path.exists() else None
+    if edited:
+        result["edited"] = edited
     return result
+
+
+def _edited(table: pa.Table, todo: pa.Array, edits: dict[str, list[dict[str, Any]]],
+            edit: EditHook) -> tuple[pa.Table, dict[str, int]]:
+    """The shard's rows with the `todo` rows replaced by what the stage's hook made of them, in place."""
+    position = pa.array(range(table.num_rows), pa.int64())
+    table = table.append_column("__pos", position)
+    rows = table.filter(todo)
+    changed, counts = edit(rows.drop_columns(["__pos"]), edits)
+    changed = changed.cast(rows.drop_columns(["__pos"]).schema).append_column("__pos", rows.column("__pos"))
+    merged = pa.concat_tables([table.filter(pc.invert(todo)), changed]).sort_by("__pos")
+    return merged.drop_columns(["__pos"]), counts
 
 
 def _removed_stats(summary: pa.Table | None) -> dict[str, dict[str, int]]:

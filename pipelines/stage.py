@@ -91,6 +91,10 @@ class GlobalStage(Stage):
     in `decisions_file` (for audit; before any shard changes, so a kill resumes to the same result),
     moves the decided samples from the shards to the rejects, and puts `report(decisions)` in
     stats.json under the stage's name.
+
+    A decision may also *edit* a sample instead of dropping it (boilerplate removed from a document):
+    such rows have `action = "edit"` (rows without an `action` column, or with "drop", are drops) and
+    are handed, grouped by id, to `edit()` on the worker that rewrites the sample's shard.
     """
 
     decisions_file: ClassVar[str] = "decisions.parquet"
@@ -108,6 +112,15 @@ class GlobalStage(Stage):
     @abstractmethod
     def resolve(self, summaries: pa.Table, pairs: pa.Table) -> pa.Table:
         """Decisions: the samples to drop (id, drop_reason, drop_group, note, and the stage's own columns)."""
+
+    def edit(self, rows: pa.Table, edits: dict[str, list[dict[str, Any]]]) -> tuple[pa.Table, dict[str, int]]:
+        """Apply edit decisions to some rows of a shard (sample schema; `edits` maps an id to its edit
+        rows as dicts) and say what changed (counts, summed over the run into the report's `edited`).
+
+        Must be idempotent: rows it already edited come back unchanged, with no counts, so a rewrite
+        cut off by a kill is redone to the same result. A row it sets `keep = false` (with its
+        `drop_reason`) leaves the shard for the rejects. The default edits nothing."""
+        return rows, {}
 
     def report(self, decisions: pa.Table) -> dict[str, Any]:
         """What stats.json (and the run summary) says of the decisions."""

@@ -87,7 +87,9 @@ def collect(batch: pa.Table) -> dict[str, dict[str, float]]:
 def rounded(stages: dict[str, dict[str, float]], order: Iterable[str]) -> dict[str, dict[str, Any]]:
     """For stats.json: stages in pipeline order, counts as integers, seconds to the millisecond."""
     names = [n for n in order if n in stages] + sorted(set(stages) - set(order))
-    return {n: {k: (round(stages[n].get(k, 0), 3) if k == "seconds" else int(stages[n].get(k, 0))) for k in FIELDS}
+    # A stage's own counts (the document filter's `images_removed:<rule>`) follow the standard fields.
+    return {n: {k: (round(stages[n].get(k, 0), 3) if k == "seconds" else int(stages[n].get(k, 0)))
+                for k in (*FIELDS, *sorted(set(stages[n]) - set(FIELDS)))}
             for n in names}
 
 

@@ -33,6 +33,10 @@ def print_summary(result: RunResult, console: Console | None = None,
         d = s["dedup"]
         t.add_row("duplicates", f"{d['duplicates']} ({', '.join(f'{k} {v}' for k, v in d['by_method'].items()) or '-'}"
                   f"; global pass {d['seconds']:.1f} s)")
+        if d.get("edited"):
+            e = d["edited"]
+            t.add_row("boilerplate removed", f"{e.get('images', 0)} images, {e.get('paragraphs', 0)} paragraphs "
+                      f"from {e.get('documents', 0)} documents")
     t.add_row("shards", str(s.get("shards", 0)))
     if result.units_run < result.units_total:
         t.add_row("resumed", f"{result.units_total - result.units_run} of {result.units_total} units already done")

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.documents import plain_text
 from pipelines.registry import register_stage
-from pipelines.schema import TRANSCRIBED_KINDS, set_columns
+from pipelines.schema import DOCUMENT_KIND, TRANSCRIBED_KINDS, set_columns
 from pipelines.stage import Resources, ShipsModel, Stage, configured_model
 from taxonomy.classifier import DEFAULT_MODEL_PATH, RequestClassifier, load_or_train
 
@@ -28,7 +29,10 @@ def has_image(row: dict[str, Any]) -> bool:
 
 
 def _text(row: dict[str, Any]) -> str:
-    return (row.get("text") or "").strip()
+    """The sample's text; an interleaved document's without its `<image>` markers (its use cases come
+    from the classifier reading that text alone: no ground-truth rule applies to it)."""
+    text = row.get("text") or ""
+    return (plain_text(text) if row.get("kind") == DOCUMENT_KIND else text).strip()
 
 
 # (subcategory id, does the sample's own ground truth support it?) - in the order tags are listed.

@@ -7,6 +7,14 @@ band becomes a key; two samples that share a key are candidates. A 256-bit pHash
 Jaccard threshold. Candidates are verified on their full signatures, joined into groups
 (union-find), and in each group one copy is kept by a fixed rule: the largest image, then the
 longest text, then the smallest id, so every run on the same input keeps the same copy.
+
+Boilerplate in interleaved documents rides the same shuffle: each distinct image (by the sha256 of
+its bytes) and each distinct paragraph of a document is a key; a key held by more documents than its
+limit (`max_image_docs`, `max_paragraph_docs`) yields one *edit* per document, naming what to remove
+(the image's sha256, the paragraph's hash) rather than a sample to drop. Images that are the same
+picture in other bytes (a logo re-encoded, resized) are joined on the driver by pHash within
+`max_phash_distance` (the same pigeonhole bands, over the run's distinct pHashes only) and counted
+as one image.
 """
 
 from __future__ import annotations
@@ -18,12 +26,19 @@ from datasketch.lsh import _optimal_param
 
 from filters.dedup.config import DedupConfig
 
-EXACT_IMAGE, EXACT_TEXT, NEAR_IMAGE, NEAR_TEXT = range(4)
-METHODS = ("exact_image", "exact_text", "near_image", "near_text")
+EXACT_IMAGE, EXACT_TEXT, NEAR_IMAGE, NEAR_TEXT, BOILER_IMAGE, BOILER_PHASH, BOILER_PARA = range(7)
+METHODS = ("exact_image", "exact_text", "near_image", "near_text",
+           "boilerplate_image", "boilerplate_image", "boilerplate_paragraph")
+TEXT_KINDS = ("text", "document")  # kinds whose text is a dedup key (a document's without its markers), each apart
+# (signature column, method, 8-byte words of each value that make its key); pHashes are joined on the driver
+_LIST_KEYS = (("image_shas", BOILER_IMAGE, 1), ("para_hashes", BOILER_PARA, 1))
 KEYS_SCHEMA = pa.schema([("key", pa.int64()), ("row", pa.int64()), ("method", pa.int8())])
 PAIRS_SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.int64()), ("method", pa.int8())])
 DECISIONS_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string()), ("method", pa.string()),
-                              ("source", pa.string())])
+                              ("source", pa.string()),
+                              ("action", pa.string()),  # "drop" (a duplicate) or "edit" (boilerplate removed)
+                              ("target", pa.string()),  # an edit's image sha256 or paragraph hash (hex)
+                              ("docs", pa.int64())])  # an edit's: how many documents hold that image/paragraph
 _FNV = np.uint64(0x100000001B3)
 
 
@@ -31,14 +46,18 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
     """LSH keys of a block of signatures (with a `row` column numbering them across the run)."""
     rows = sigs.column("row").to_numpy()
     parts: list[tuple[np.ndarray, np.ndarray, int]] = []
-    is_text = pc.equal(sigs.column("kind"), "text").to_numpy(zero_copy_only=False)
+    kinds = sigs.column("kind")
     if config.exact:
         ok, mat = _bytes_matrix(sigs.column("img_exact"), np.uint64)
         if ok.any():
             parts.append((_fold(mat[:, :1], EXACT_IMAGE), rows[ok], EXACT_IMAGE))
         ok, mat = _bytes_matrix(sigs.column("text_exact"), np.uint64)  # the text of images is no key
-        if (ok & is_text).any():
-            parts.append((_fold(mat[is_text[ok], :1], EXACT_TEXT), rows[ok & is_text], EXACT_TEXT))
+        # Texts are compared within their kind (salted apart): a source may emit a section both as a
+        # text sample and as a document, which are different samples, not copies.
+        for salt, kind in enumerate(TEXT_KINDS):
+            is_text = pc.equal(kinds, kind).to_numpy(zero_copy_only=False)
+            if (ok & is_text).any():
+                parts.append((_fold(mat[is_text[ok], :1], EXACT_TEXT, salt), rows[ok & is_text], EXACT_TEXT))
     if config.near_images:
         ok, bits = _bytes_matrix(sigs.column("phash"), np.uint8)
         if ok.any():
@@ -47,14 +66,20 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
                 value = (bits[:, idx] << np.arange(len(idx), dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
                 parts.append((_fold(value[:, None], NEAR_IMAGE, band), rows[ok], NEAR_IMAGE))
     if config.near_texts:
-        ok, mh = _bytes_matrix(sigs.column("minhash"), np.uint32)
-        text_rows = ok & is_text
-        if text_rows.any():
-            mh = mh[text_rows[ok]]
-            b, r = text_bands(config)
-            for band in range(b):
-                parts.append((_fold(mh[:, band * r:(band + 1) * r].astype(np.uint64), NEAR_TEXT, band),
-                              rows[text_rows], NEAR_TEXT))
+        ok, all_mh = _bytes_matrix(sigs.column("minhash"), np.uint32)
+        b, r = text_bands(config)
+        for salt, kind in enumerate(TEXT_KINDS):
+            text_rows = ok & pc.equal(kinds, kind).to_numpy(zero_copy_only=False)
+            if text_rows.any():
+                mh = all_mh[text_rows[ok]]
+                for band in range(b):
+                    parts.append((_fold(mh[:, band * r:(band + 1) * r].astype(np.uint64), NEAR_TEXT,
+                                        band + (salt << 8)), rows[text_rows], NEAR_TEXT))
+    for column, method, words in _LIST_KEYS:
+        if _limit(config, method) and column in sigs.column_names:
+            found = _list_keys(sigs, column, method, words)
+            if found is not None:
+                parts.append((found[0], found[1], method))
     if not parts:
         return KEYS_SCHEMA.empty_table()
     return pa.table({"key": np.concatenate([k for k, _, _ in parts]).view(np.int64),
@@ -74,9 +99,16 @@ def candidate_pairs(keys: pa.Table, config: DedupConfig) -> pa.Table:
     groups = keys.group_by(["key", "method"]).aggregate([("row", "list")])
     groups = groups.filter(pc.greater(pc.list_value_length(groups.column("row_list")), 1))
     a, b, m = [], [], []
-    for members, method in zip(groups.column("row_list").to_pylist(), groups.column("method").to_pylist(),
-                               strict=True):
+    for key, members, method in zip(groups.column("key").to_pylist(), groups.column("row_list").to_pylist(),
+                                    groups.column("method").to_pylist(), strict=True):
         members = sorted(set(members))
+        if method >= BOILER_IMAGE:
+            # Boilerplate: every document of a key held by too many; `b` carries the key, not a row.
+            if len(members) > _limit(config, method):
+                a.extend(members)
+                b.extend([key] * len(members))
+                m.extend([method] * len(members))
+            continue
         if method in (EXACT_IMAGE, EXACT_TEXT) or len(members) > config.max_bucket_pairs:
             # Exact keys need no verification between members, and a huge bucket would be quadratic:
             # a chain through the sorted members joins them all into one group to verify link by link.
@@ -90,6 +122,15 @@ def candidate_pairs(keys: pa.Table, config: DedupConfig) -> pa.Table:
 
 
 def resolve(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Table:
+    """Decisions: each duplicate dropped (naming the copy it repeats), then each boilerplate image or
+    paragraph removed from a document that is not itself dropped; sorted by id, then target."""
+    boiler = pc.greater_equal(pairs.column("method"), BOILER_IMAGE)
+    drops = _duplicates(sigs, pairs.filter(pc.invert(boiler)), config)
+    edits = _boilerplate(sigs, pairs.filter(boiler), set(drops.column("id").to_pylist()), config)
+    return pa.concat_tables([drops, edits]).sort_by([("id", "ascending"), ("target", "ascending")])
+
+
+def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Table:
     """Verify candidate pairs on full signatures, group them, and name the copy each duplicate repeats."""
     if pairs.num_rows == 0:
         return DECISIONS_SCHEMA.empty_table()
@@ -148,7 +189,121 @@ def resolve(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Table:
     sources = sigs.column("source").to_pylist()
     index = {i: n for n, i in enumerate(ids)}
     return pa.table({"id": out_id, "duplicate_of": out_of, "method": out_how,
-                     "source": [sources[index[i]] for i in out_id]}, schema=DECISIONS_SCHEMA).sort_by("id")
+                     "source": [sources[index[i]] for i in out_id], "action": ["drop"] * len(out_id),
+                     "target": [None] * len(out_id), "docs": [None] * len(out_id)}, schema=DECISIONS_SCHEMA)
+
+
+def _boilerplate(sigs: pa.Table, pairs: pa.Table, dropped: set[str], config: DedupConfig) -> pa.Table:
+    """One edit per (document, image or paragraph) whose key too many documents hold. `pairs` holds
+    (document row, key, method); the key is matched back to the document's own hashes, and an image
+    found by its bytes and by its pHash is one edit."""
+    found = _near_images(sigs, config, dropped)
+    if pairs.num_rows == 0 and not found:
+        return DECISIONS_SCHEMA.empty_table()
+    pairs = pairs.group_by(["a", "b", "method"]).aggregate([])
+    docs = pairs.group_by(["b", "method"]).aggregate([("a", "count")])
+    count = {(k, m): n for k, m, n in zip(docs.column("b").to_pylist(), docs.column("method").to_pylist(),
+                                          docs.column("a_count").to_pylist(), strict=True)}
+    ids, sources = sigs.column("id").to_pylist(), sigs.column("source").to_pylist()
+    lists = {c: sigs.column(c) for c, _, _ in _LIST_KEYS}
+    for row, key, method in zip(pairs.column("a").to_pylist(), pairs.column("b").to_pylist(),
+                                pairs.column("method").to_pylist(), strict=True):
+        if ids[row] in dropped:
+            continue
+        column, _, words = next(x for x in _LIST_KEYS if x[1] == method)
+        for value in lists[column][row].as_py() or []:
+            if value is not None and _key_of(value, method, words) == key:
+                target = value.hex()
+                n = count[(key, method)]
+                old = found.get((ids[row], target))
+                found[(ids[row], target)] = (METHODS[method], sources[row], max(n, old[2] if old else 0))
+    keys = sorted(found)
+    return pa.table({"id": [i for i, _ in keys], "duplicate_of": [None] * len(keys),
+                     "method": [found[k][0] for k in keys], "source": [found[k][1] for k in keys],
+                     "action": ["edit"] * len(keys), "target": [t for _, t in keys],
+                     "docs": [found[k][2] for k in keys]}, schema=DECISIONS_SCHEMA)
+
+
+def _near_images(sigs: pa.Table, config: DedupConfig, dropped: set[str]) -> dict[tuple[str, str], tuple]:
+    """Boilerplate images by pHash: the run's distinct pHashes joined when within `max_phash_distance`
+    (candidates from the pigeonhole bands, chained through huge buckets), and every image of a group
+    held by more than `max_image_docs` documents removed. (id, sha256 hex) -> (method, source, docs)."""
+    if not config.max_image_docs or not config.near_images or "image_phashes" not in sigs.column_names:
+        return {}
+    where: list[tuple[int, bytes]] = []  # (document row, image sha256) of each image with a pHash
+    hashes: list[bytes] = []
+    for row, (shas, phs) in enumerate(zip(sigs.column("image_shas").to_pylist(),
+                                          sigs.column("image_phashes").to_pylist(), strict=True)):
+        for sha, ph in zip(shas or [], phs or [], strict=False):
+            if ph is not None:
+                where.append((row, sha))
+                hashes.append(ph)
+    if not hashes:
+        return {}
+    distinct, image_of = np.unique(np.frombuffer(b"".join(hashes), np.uint8).reshape(len(hashes), -1),
+                                   axis=0, return_inverse=True)
+    image_of = image_of.ravel()
+    parent = np.arange(len(distinct))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    bits = np.unpackbits(distinct, axis=1)
+    for idx in np.array_split(np.arange(bits.shape[1]), config.max_phash_distance + 1):
+        value = np.packbits(bits[:, idx], axis=1)
+        _, bucket = np.unique(value, axis=0, return_inverse=True)
+        order = np.argsort(bucket.ravel(), kind="stable")
+        splits = np.flatnonzero(np.diff(bucket.ravel()[order])) + 1
+        for members in np.split(order, splits):
+            if len(members) < 2:
+                continue
+            for i, x in enumerate(members.tolist()):
+                for y in members[i + 1:i + 1 + config.max_bucket_pairs].tolist():
+                    if np.unpackbits(distinct[x] ^ distinct[y]).sum() <= config.max_phash_distance:
+                        rx, ry = find(x), find(y)
+                        if rx != ry:
+                            parent[max(rx, ry)] = min(rx, ry)
+    docs: dict[int, set[int]] = {}
+    for (row, _), d in zip(where, image_of.tolist(), strict=True):
+        docs.setdefault(find(d), set()).add(row)
+    ids, sources = sigs.column("id").to_pylist(), sigs.column("source").to_pylist()
+    found: dict[tuple[str, str], tuple] = {}
+    for (row, sha), d in zip(where, image_of.tolist(), strict=True):
+        n = len(docs[find(d)])
+        if n > config.max_image_docs and ids[row] not in dropped:
+            found[(ids[row], sha.hex())] = (METHODS[BOILER_IMAGE], sources[row], n)
+    return found
+
+
+def _limit(config: DedupConfig, method: int) -> int:
+    """How many documents may hold one image (or paragraph) before it counts as boilerplate; 0 = off."""
+    return config.max_paragraph_docs if method == BOILER_PARA else config.max_image_docs
+
+
+def _list_keys(sigs: pa.Table, column: str, method: int, words: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys of the per-image or per-paragraph hashes in a list column, each (key, row) once: a document
+    that shows its logo twice counts as one document."""
+    lists = sigs.column(column).combine_chunks()
+    flat, parents = pc.list_flatten(lists), pc.list_parent_indices(lists)
+    valid = pc.is_valid(flat)
+    flat, parents = flat.filter(valid), parents.filter(valid)
+    if len(flat) == 0:
+        return None
+    values = flat.to_pylist()
+    mat = np.frombuffer(b"".join(v[:8 * words] for v in values), dtype=np.uint64).reshape(len(values), words)
+    keys = _fold(mat, method).view(np.int64)
+    rows = sigs.column("row").to_numpy()[parents.to_numpy()]
+    both = np.unique(np.stack([keys, rows]), axis=1)
+    return both[0].view(np.uint64), both[1]
+
+
+def _key_of(value: bytes, method: int, words: int) -> int:
+    """The int64 key `_list_keys` gives one hash."""
+    mat = np.frombuffer(value[:8 * words], dtype=np.uint64).reshape(1, words)
+    return int(_fold(mat, method).view(np.int64)[0])
 
 
 def _fold(values: np.ndarray, method: int, band: int = 0) -> np.ndarray:

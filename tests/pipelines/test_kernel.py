@@ -143,8 +143,8 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
     cfg = config_class()().replace("run", inputs=(str(corpus),)).replace("ocr", backend="none")
     result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "o"))
     stages = json.loads((tmp_path / "o" / "stats.json").read_text())["stages"]
-    order = ["source", "pii", "image_filter", "lang_filter", "text_filter", "agreement", "quality_filter", "dedup",
-             "tagger", "grounding", "instructions"]
+    order = ["source", "pii", "image_filter", "lang_filter", "document_filter", "text_filter", "agreement",
+             "quality_filter", "dedup", "tagger", "grounding", "instructions"]
     assert list(result.stats["stages"]) == order and set(stages) == set(order)
     assert stages["source"]["rows_in"] == result.units_total and stages["source"]["errors"] == 0
     for before, after in zip(order, order[1:], strict=False):
