@@ -2,7 +2,9 @@
 
 This is DeepSeek-VL's document-OCR recipe (rendered pages paired with their exact text). Work is
 planned in page ranges, so a 1,000-page PDF streams through the cluster in small units and a
-resumed run redoes at most the ranges that were in flight. Every way a PDF can be bad (empty,
+resumed run redoes at most the ranges that were in flight. With `documents` on, each section of the
+PDF is a unit of its own as well, which assembles one interleaved `document` sample
+(sources/pdf_document.py says why it is a separate unit). Every way a PDF can be bad (empty,
 not a PDF, encrypted, damaged, no pages, a page that will not render) becomes an error row with a
 reason a person understands; the good pages of the same file are kept.
 """
@@ -25,6 +27,7 @@ from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
+from sources.pdf_document import Section, document_rows, plan_sections
 from sources.pdf_layer import LayerLine, check_layer, ocr_rows, text_lines, to_pixels
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
@@ -38,7 +41,9 @@ pymupdf.TOOLS.mupdf_display_warnings(False)
 class PdfConfig:
     """Rendering settings. `max_pixels` caps a page's render (giant pages are scaled down to fit);
     `strict_render` treats MuPDF errors during a render (a corrupt image stream) as a failed page;
-    `figures` crops the figures and charts found on each page at `figure_dpi` as samples of their own."""
+    `figures` crops the figures and charts found on each page at `figure_dpi` as samples of their own;
+    `documents` also cuts each PDF into interleaved `document` samples of at most `document_pages` pages
+    (sources/pdf_document.py)."""
 
     dpi: int = 144
     max_pixels: int = 16_000_000
@@ -48,6 +53,8 @@ class PdfConfig:
     strict_render: bool = True
     figures: bool = True  # also emit each figure/chart found on a page, cropped, with its caption
     figure_dpi: int = 200
+    documents: bool = True  # also emit interleaved documents: sections with their figures in reading order
+    document_pages: int = 20  # the most pages one document section spans
 
     def validate(self) -> None:
         if self.image_format not in ("png", "jpeg"):
@@ -57,6 +64,8 @@ class PdfConfig:
                 raise ConfigError(f"{key} must be between 18 and 1200, got {getattr(self, key)}", key)
         if self.pages_per_unit < 1 or self.max_pixels < 10_000:
             raise ConfigError("pages_per_unit must be at least 1 and max_pixels at least 10000", "pages_per_unit")
+        if self.document_pages < 1:
+            raise ConfigError(f"document_pages must be at least 1, got {self.document_pages}", "document_pages")
 
 
 def find_pdfs(inputs: Sequence[str]) -> list[InputFile]:
@@ -69,7 +78,7 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "3"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits
+    version = "4"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents
     item_name = "pages"
 
     def __init__(self, config: PdfConfig = PdfConfig(), ocr: OcrConfig | None = None):
@@ -105,7 +114,7 @@ class PdfSource(Source):
             if budget <= 0:
                 break
             path, uri = file.path, file.uri
-            pages = _page_count(path)
+            pages, toc = _outline(path, self.config.documents)
             if pages is None:  # cannot be opened: one unit, whose expand records why
                 units.append(Unit(f"{uri}#document", uri, 0, {"path": str(path), "start": 0, "end": 0}))
                 continue
@@ -116,11 +125,15 @@ class PdfSource(Source):
                 end = min(start + per, end_all)
                 units.append(Unit(f"{uri}#pages={start}-{end}", uri, end - start,
                                   {"path": str(path), "start": start, "end": end, "state": state}))
+            if self.config.documents:  # one unit per section; size 0: its pages are counted once, above
+                for i, section in enumerate(plan_sections(toc, end_all, self.config.document_pages)):
+                    units.append(Unit(f"{uri}#document={i + 1}", uri, 0,
+                                      {"path": str(path), "document": i, **section.params()}))
         return units
 
     # -- worker side -------------------------------------------------------------------------
     def expand(self, unit: Unit) -> Iterator[dict[str, Any]]:
-        path, start, end = Path(unit.params["path"]), unit.params["start"], unit.params["end"]
+        path, start, end = Path(unit.params["path"]), unit.params.get("start", 0), unit.params.get("end", 0)
         try:
             yield from self._expand(unit, path, start, end)
         finally:
@@ -129,6 +142,9 @@ class PdfSource(Source):
             pymupdf.TOOLS.store_shrink(100)
 
     def _expand(self, unit: Unit, path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
+        if "document" in unit.params:
+            yield from self._documents(unit, path)
+            return
         doc = open_pdf(path)
         with doc:
             if start == 0 and doc.is_repaired:
@@ -146,6 +162,22 @@ class PdfSource(Source):
                     yield failure(source=self.name, uri=unit.uri, locator=locator, stage=self.qualified_name,
                                   error=e, error_type=getattr(e, "error_type", "PageRenderError"),
                                   message=f"page {number + 1} of {path.name} failed to render: {e}")
+
+    def _documents(self, unit: Unit, path: Path) -> Iterator[dict[str, Any]]:
+        """The interleaved document rows of one section (sources/pdf_document.py); a failure is one error
+        row for the section, never costing the page samples, which come from other units."""
+        p = unit.params
+        section = Section.from_params(p)
+        with open_pdf(path) as doc:
+            try:
+                yield from document_rows(doc, section, p["document"], unit.uri, _doc_info(doc), self.name,
+                                         self.qualified_name, self.config.figures, self.config.figure_dpi,
+                                         self.ocr.layer_max_garbled)
+            except Exception as e:
+                yield failure(source=self.name, uri=unit.uri, locator=unit.locator, stage=self.qualified_name,
+                              error=e, error_type=getattr(e, "error_type", "DocumentError"),
+                              message=f"section {p['document'] + 1} (pages {p['first'] + 1}-{p['last'] + 1}) "
+                                      f"of {path.name} could not be assembled: {e}")
 
     def _verdict(self, doc: pymupdf.Document, unit: Unit) -> Verdict:
         """The audit verdict of the unit's document (computed once per run, by whichever worker asks first)."""
@@ -231,6 +263,8 @@ class PdfSource(Source):
                 "figure_class": label, "class_scores": {k: round(float(v), 4) for k, v in scores.items()},
                 "caption_label": region.label, "inner_text": region.inner_text, "dpi": self.config.figure_dpi,
                 "stage": self.qualified_name}
+        if region.caption:
+            meta["caption_source"] = "pdf_caption"
         inside = [line for line in lines if _centre_in(line.rect, region.bbox)]
         ocr = None
         if inside:
@@ -293,12 +327,16 @@ def open_pdf(path: Path) -> pymupdf.Document:
     return doc
 
 
-def _page_count(path: Path) -> int | None:
+def _outline(path: Path, toc: bool) -> tuple[int | None, list[list[Any]]]:
+    """The page count (None when the file cannot be opened) and, when asked, the outline (cheap: no page is read)."""
     try:
         with open_pdf(path) as doc:
-            return doc.page_count
+            try:
+                return doc.page_count, (doc.get_toc() if toc else [])
+            except Exception:  # a broken outline costs only the cuts at headings
+                return doc.page_count, []
     except Exception:
-        return None
+        return None, []
 
 
 def _doc_info(doc: pymupdf.Document) -> dict[str, Any]:
