@@ -49,7 +49,7 @@ def test_bad_inputs_are_recorded_and_every_good_sample_is_kept(tmp_path, corpus,
     assert set(by_type) == set(bad_pdfs), errors
     for kind, path in bad_pdfs.items():
         err = by_type[kind]
-        assert err["uri"] == path.name and err["stage"] == "pdf/3"
+        assert err["uri"] == path.name and err["stage"] == "pdf/4"
         assert path.name in err["message"]
     assert output_ids(tmp_path / "out") == expected_ids(inputs)
     assert result.stats["errors"] == len(errors) == 6
@@ -68,11 +68,14 @@ def test_outputs_have_the_fixed_layout_and_a_manifest_that_checks_out(tmp_path, 
         data = (out / shard["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == shard["sha256"]
         assert pq.read_metadata(out / shard["path"]).num_rows == shard["rows"]
-    assert len(manifest["units_completed"]) == result.units_total == 3
-    assert stats["kept"] == sum(s["rows"] for s in manifest["shards"]) == 15
-    # The report's table and bar chart and the field notes' raster line chart are cropped as samples too.
-    assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6, "chart": 2, "figure": 1}
-    assert manifest["versions"]["source"] == "pdf/3"
+    # A unit of pages and a unit of one document section per PDF.
+    assert len(manifest["units_completed"]) == result.units_total == 6
+    assert stats["kept"] == sum(s["rows"] for s in manifest["shards"]) == 18
+    # The report's table and bar chart and the field notes' raster line chart are cropped as samples too,
+    # and each PDF is one interleaved document.
+    assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6, "chart": 2, "figure": 1,
+                                                             "document": 3}
+    assert manifest["versions"]["source"] == "pdf/4"
 
 
 def test_hugging_face_datasets_reads_images_as_pil(tmp_path, corpus):
@@ -83,13 +86,18 @@ def test_hugging_face_datasets_reads_images_as_pil(tmp_path, corpus):
     page = next(r for r in ds if r["kind"] == "page")
     assert page["image"].size == (page["width"], page["height"])
     assert page["text"] and json.loads(page["meta"])["versions"]["pipeline"].startswith("vlforge")
+    # An interleaved document's images decode to a list of PIL images, one per <image> marker.
+    assert isinstance(ds.features["images"].feature, datasets.Image)
+    doc = next(r for r in ds if r["kind"] == "document" and r["images"])
+    assert len(doc["images"]) == doc["text"].split("\n\n").count("<image>")
+    assert all(im.size[0] > 0 for im in doc["images"])
 
 
 def test_rerun_of_a_finished_run_does_no_work(tmp_path, corpus):
     build([corpus], tmp_path / "out")
     before = sorted(p.name for p in (tmp_path / "out" / "shards").iterdir())
     again = build([corpus], tmp_path / "out")
-    assert again.units_run == 0 and again.stats["kept"] == 15
+    assert again.units_run == 0 and again.stats["kept"] == 18
     assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == before
 
 
@@ -128,7 +136,7 @@ def test_resume_with_other_settings_is_refused_and_fresh_starts_over(tmp_path, c
     with pytest.raises(ResumeMismatch, match="--fresh"):
         build([corpus], tmp_path / "out", pages_per_unit=1)
     redone = build([corpus], tmp_path / "out", pages_per_unit=1, fresh=True)
-    assert redone.units_run == redone.units_total == 6
+    assert redone.units_run == redone.units_total == 6 + 3  # a unit per page, and one per document section
 
 
 def test_limit_stops_after_n_pages(tmp_path, corpus):

@@ -44,7 +44,7 @@ def test_ids_are_stable_across_runs_and_unique(tmp_path):
 
 def test_plan_splits_long_pdfs_into_page_ranges_and_honours_limit(tmp_path):
     pdf = text_pdf(tmp_path / "long.pdf", [f"page {i}" for i in range(20)])
-    src = PdfSource(PdfConfig(pages_per_unit=8))
+    src = PdfSource(PdfConfig(pages_per_unit=8, documents=False))
     assert [(u.params["start"], u.params["end"]) for u in src.plan([str(pdf)])] == [(0, 8), (8, 16), (16, 20)]
     limited = src.plan([str(pdf)], limit=10)
     assert sum(u.size for u in limited) == 10
