@@ -6,7 +6,7 @@ The plain loop renders every page at the same dpi, encodes PNG, extracts the tex
 Parquet, in a process pool of the same size as the pipeline's Ray CPUs (page ranges of at most
 `RANGE_PAGES`, so one long manual does not leave a worker idle). Three pipeline runs are compared with
 it on the same corpus (the generated one, or real PDFs with `--input`):
-- equal work: the source with figure crops off and the writer, every stage left out of the plan
+- equal work: the source with figure crops and documents off and the writer, every stage left out of the plan
   (filters, dedup, tags, grounding, instructions), so both sides render, encode, read text and write
   (the source's own checks of the text layer, which the plain loop lacks, stay);
 - default work without OCR: what `python -m pipelines.build --ocr none` does (filters, dedup's
@@ -105,7 +105,7 @@ def pipeline(corpus: Path, workers: int, dpi: int, work: str) -> tuple[float, in
     else:
         cfg = cfg.replace("ocr", backend="none")  # OCR alone has its own benchmark, bench/ocr.py
     if work == "equal":
-        cfg = cfg.replace("run", filters=False).replace("dedup", enabled=False).replace("pdf", figures=False)
+        cfg = cfg.replace("run", filters=False).replace("dedup", enabled=False).replace("pdf", figures=False, documents=False)
     plan = build_pipeline(cfg)
     if work == "equal":
         plan.stages = []  # tags, grounding and instructions are no part of the plain loop's work either
