@@ -99,11 +99,15 @@
     const fig = el.closest("figure");
     const cap = fig && fig.querySelector("figcaption");
     const titled = el.querySelector && el.querySelector(":scope > title");
-    const caption = (cap && cap.innerText) || el.getAttribute("aria-label") || (titled && titled.textContent) || el.getAttribute("title") || "";
+    // Where the caption came from, in the document's terms: figcaption, title (an SVG <title> or a
+    // title attribute) or alt (aria-label, the SVG's alt text).
+    const found = [[cap && cap.innerText, "figcaption"], [el.getAttribute("aria-label"), "alt"],
+      [titled && titled.textContent, "title"], [el.getAttribute("title"), "title"]].find(([t]) => t && t.trim());
     figures.push({
       origin: el.tagName.toLowerCase(),
       box: [r.left + sx, r.top + sy, r.right + sx, r.bottom + sy],
-      caption: caption.trim(),
+      caption: found ? found[0].trim() : "",
+      captionSource: found ? found[1] : "",
       code: el.tagName.toLowerCase() === "svg" && el.outerHTML.length <= opts.maxSvgChars ? el.outerHTML : "",
     });
   }

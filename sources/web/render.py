@@ -8,6 +8,13 @@ shows exactly the text that was crawled), local documents are served from disk u
 `.invalid` host that never reaches the network, other http(s) requests must pass the crawler's
 address policy, and everything else is refused. Downloads and service workers are blocked, and
 Chromium's background networking is off (`sources.web.browser.LAUNCH_ARGS`).
+
+The guard fetches every image the page asks for itself, with the crawler's own client (`fetch.py`:
+the address policy after DNS, one deadline, the byte limit read as the body streams) after
+robots.txt allows it, and hands the bytes to Chromium; with `capture_images` (interleaved
+documents) it keeps them, so the document's image is exactly the file the page showed. SVG files
+are checked for `<use>` bombs before Chromium may draw one (it would hang the renderer), and so is
+the inline SVG of every page served.
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ from urllib.parse import urlsplit
 
 from pipelines.stage import InputError
 from sources.web.browser import LAUNCH_ARGS, find_browser
+from sources.web.images import ImageFetch, is_svg, snake, svg_bomb
 
 DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
+DOC_JS = (Path(__file__).with_name("doc.js")).read_text()
 CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
 # Web fonts loaded. No animation frame is awaited (it cost 32 ms a page): reading the DOM forces layout,
 # and a screenshot waits for a fresh frame itself.
 _SETTLE_JS = "document.fonts ? document.fonts.ready.then(() => true) : true"
+MAX_DATA_URI_CHARS = 1_400_000  # a data: URI image is read out of the page only when it is small (~1 MB)
 DOCUMENT_HOST = "document.vlforge.invalid"  # RFC 2606: .invalid never resolves, so nothing leaves the machine
 
 
@@ -48,6 +58,11 @@ class RenderSettings:
     max_svg_chars: int = 200_000
     allow_private: bool = False
     user_agent: str = ""
+    capture_images: bool = False  # keep the bytes of every image the page loads (interleaved documents)
+    max_image_bytes: int = 10_000_000
+    image_timeout: float = 15.0  # seconds for one image request (the crawler's request timeout)
+    image_delay: float = 0.0  # seconds between image requests to one host (the crawler's delay, or robots' Crawl-delay)
+    max_kept_images: int = 200  # image bodies kept per page (the document uses the first ones)
 
 
 Resolver = Callable[[str], tuple[bytes, str] | None]
@@ -88,6 +103,31 @@ class LoadedPage:
     def html(self) -> str:
         return self.page.evaluate(CLEAN_JS, {"maxDataUri": 4096})
 
+    def walk(self, max_items: int = 0, max_caption_chars: int = 1000, max_data_chars: int = 0) -> dict[str, Any]:
+        """The page's main content in document order for an interleaved document (see doc.js), at
+        most `max_items` paragraphs and images (default: `max_blocks`, the bound on the DOM's text)."""
+        s = self.renderer.settings
+        data_chars = max_data_chars or min(s.max_image_bytes * 4 // 3 + 64, MAX_DATA_URI_CHARS)
+        return self.page.evaluate(DOC_JS, {"maxItems": max_items or s.max_blocks, "budgetMs": s.dom_budget_ms,
+                                           "maxCaptionChars": max_caption_chars, "maxTableRows": 500,
+                                           "maxDataChars": data_chars})
+
+    def image(self, url: str) -> ImageFetch:
+        """The image at `url` as this page loaded it, or (a lazy image the page never loaded) fetched
+        now under the same rules."""
+        return self.renderer.fetch_image(url)
+
+    def rasterise(self, index: int, timeout: float, load: str | None = None) -> bytes:
+        """PNG of the image element doc.js numbered `index` as the page draws it (an SVG or a canvas),
+        within `timeout` seconds; `load` first points an unloaded <img> at that URL and waits for it."""
+        selector = f'[data-vlf-img="{index}"]'
+        if load:
+            self.page.evaluate("""([sel, src]) => { const el = document.querySelector(sel); if (!el) return false;
+                el.loading = "eager"; el.removeAttribute("srcset"); el.src = src;
+                return el.decode().then(() => true, () => false); }""", [selector, load])
+        return self.page.locator(selector).screenshot(timeout=timeout * 1000, animations="disabled", caret="hide",
+                                                      type="png")
+
 
 class Renderer:
     """A Chromium with one browser context, serving pages one at a time (one per worker process)."""
@@ -108,6 +148,9 @@ class Renderer:
         self._resolver: Resolver | None = None
         self._blocked: list[str] = []
         self._allowed_hosts: dict[tuple[str, int], bool] = {}
+        self._images: dict[str, ImageFetch] = {}  # what this page's image requests gave
+        self._robots: Any = None
+        self._gate: Any = None
 
     # -- requests ---------------------------------------------------------------------------------
     def _guard(self, route: Any) -> None:
@@ -130,15 +173,32 @@ class Renderer:
         if parts.scheme in ("data", "blob", "about"):
             route.continue_()
             return
+        # Images always pass our own client: an SVG bomb must be refused before Chromium draws it.
+        image = route.request.resource_type == "image"
         if parts.hostname == DOCUMENT_HOST:
-            found = self._resolver(parts.path) if self._resolver else None
+            got = self.fetch_image(url) if image else None
+            found = self._resolver(parts.path) if self._resolver and not image else None
+            if image and got is not None and got.body is not None:
+                found = (got.body, got.ctype)
+            elif found is not None and svg_bomb(found[0], html=not is_svg(found[1])):
+                found = None  # a chapter or image whose <use> references would hang the renderer
             if found is None:
                 route.fulfill(status=404, body=b"", headers={"content-type": "text/plain"})
             else:
                 route.fulfill(status=200, body=found[0], headers={"content-type": found[1]})
             return
         if parts.scheme in ("http", "https") and parts.hostname and self._host_allowed(parts):
-            route.continue_()
+            if not image:
+                route.continue_()
+                return
+            got = self.fetch_image(url)
+            if got.body is not None:
+                ctype = got.ctype or "application/octet-stream"
+                route.fulfill(status=200, body=got.body, headers={"content-type": ctype})
+            elif got.status:
+                route.fulfill(status=got.status, body=b"", headers={"content-type": "text/plain"})
+            else:
+                route.abort("blockedbyclient")
             return
         self._blocked.append(url)
         route.abort("blockedbyclient")
@@ -157,6 +217,98 @@ class Renderer:
             except OSError:  # does not resolve: let Chromium fail the request on its own
                 self._allowed_hosts[key] = True
         return self._allowed_hosts[key]
+
+    # -- images -----------------------------------------------------------------------------------
+    def fetch_image(self, url: str) -> ImageFetch:
+        """One image of the current page, fetched once: from the document's files under
+        `DOCUMENT_HOST`, else over HTTP with the crawler's client after robots.txt allows it (every
+        redirect hop checked again), at most `max_image_bytes`. SVG with a `<use>` bomb is refused."""
+        if url in self._images:
+            return self._images[url]
+        if urlsplit(url).hostname == DOCUMENT_HOST:
+            return self._document_file(url)
+        if len(self._images) >= self.settings.max_kept_images:
+            return ImageFetch(url, None, reason="too_many_images", message="past the images one page may fetch")
+        from sources.web.fetch import FetchError, follow
+
+        try:
+            resp, _ = follow(url, self._request_image, max_redirects=5, before=self._image_allowed)
+        except FetchError as e:
+            got = ImageFetch(url, None, reason=snake(e.error_type), message=e.message)
+        else:
+            ctype = resp.headers.get("content-type", "")
+            if resp.status >= 300 or resp.body is None:
+                got = ImageFetch(url, None, ctype, f"http_{resp.status}", f"{url}: HTTP {resp.status} {resp.reason}",
+                                 resp.status)
+            elif is_svg(ctype, resp.body) and svg_bomb(resp.body):
+                got = ImageFetch(url, None, ctype, "svg_bomb", f"{url}: SVG whose <use> references expand without "
+                                 "bound", 403)
+            else:
+                got = ImageFetch(url, resp.body, ctype, status=resp.status)
+        return self._remember(got)
+
+    def _document_file(self, url: str) -> ImageFetch:
+        found = self._resolver(urlsplit(url).path) if self._resolver else None
+        if found is None:
+            got = ImageFetch(url, None, reason="missing_file", message=f"{urlsplit(url).path}: not in the document",
+                             status=404)
+        elif len(found[0]) > self.settings.max_image_bytes:
+            got = ImageFetch(url, None, found[1], "too_large", f"{len(found[0]):,} bytes is over the "
+                             f"{self.settings.max_image_bytes:,}-byte limit", 403)
+        elif is_svg(found[1], found[0]) and svg_bomb(found[0]):
+            got = ImageFetch(url, None, found[1], "svg_bomb", "SVG whose <use> references expand without bound", 403)
+        else:
+            got = ImageFetch(url, found[0], found[1], status=200)
+        return self._remember(got)
+
+    def _remember(self, got: ImageFetch) -> ImageFetch:
+        """Keep what an image request gave for the document (bodies only up to `max_kept_images`; a
+        later one the document wants is fetched again)."""
+        kept = sum(1 for g in self._images.values() if g.body is not None)
+        if got.body is None or (self.settings.capture_images and kept < self.settings.max_kept_images):
+            self._images[got.url] = got
+        return got
+
+    def _request_image(self, url: str) -> Any:
+        from sources.web.fetch import request
+
+        s = self.settings
+        return request(url, user_agent=s.user_agent or "vlforge-crawler/0.1", timeout=s.image_timeout,
+                       max_bytes=s.max_image_bytes, allow_private=s.allow_private,
+                       want_body=lambda status, _ctype: 200 <= status < 300)
+
+    def _image_allowed(self, url: str, _hop: int) -> None:
+        """robots.txt of the image's origin, read once per worker with the crawler's rules."""
+        from sources.web.fetch import FetchError, follow, request
+        from sources.web.robots import MAX_ROBOTS_BYTES, RobotsCache
+        from sources.web.urls import origin_of, path_and_query
+
+        s = self.settings
+        agent = s.user_agent or "vlforge-crawler/0.1"
+        if self._robots is None:
+            self._robots = RobotsCache(agent.split("/")[0].strip())
+
+        def one(u: str) -> Any:
+            return request(u, user_agent=agent, timeout=s.image_timeout, max_bytes=MAX_ROBOTS_BYTES,
+                           allow_private=s.allow_private, want_body=lambda status, _t: 200 <= status < 300,
+                           truncate=True)
+
+        rules = self._robots.rules(origin_of(url), lambda robots_url: follow(robots_url, one, max_redirects=5,
+                                                                             before=lambda _u, _h: None)[0])
+        if not rules.allows(path_and_query(url)):
+            raise FetchError("RobotsDisallowed", f"{url}: disallowed by robots.txt", url)
+        # Politeness, as the crawler's: requests to one host `image_delay` apart (Crawl-delay may raise it).
+        delay = max(s.image_delay, min(rules.crawl_delay or 0.0, 30.0))
+        if delay > 0:
+            import time
+
+            from sources.web.politeness import HostGate
+            from sources.web.urls import host_of
+
+            self._gate = self._gate or HostGate()
+            if not self._gate.wait(host_of(url), delay, until=time.monotonic() + s.page_timeout,
+                                   stop=threading.Event()):
+                raise FetchError("Timeout", f"{url}: no polite request slot within {s.page_timeout:g} s", url)
 
     # -- pages ------------------------------------------------------------------------------------
     def _tab(self) -> Any:
@@ -179,8 +331,11 @@ class Renderer:
 
         s = self.settings
         if html is not None:
+            if svg_bomb(html, html=True):
+                raise InputError("SvgBomb", f"{url}: inline SVG whose <use> references expand without bound "
+                                 "(it would hang the browser)")
             self._served[url] = (html.encode("utf-8"), "text/html; charset=utf-8")
-        self._resolver, self._blocked = resolver, []
+        self._resolver, self._blocked, self._images = resolver, [], {}
         page = self._tab()
         ok = False
         try:
@@ -209,7 +364,7 @@ class Renderer:
             ok = True
         finally:
             self._served.pop(url, None)
-            self._resolver = None
+            self._resolver, self._images = None, {}
             if not ok:
                 with contextlib.suppress(Exception):
                     page.close()

@@ -10,6 +10,11 @@ links, fields, headings, tables, images: role, label, box) in `meta.targets`, th
 markup in `code`). For a
 local HTML or EPUB document (`--input`) it emits book pages (`page`) laid out with a template.
 
+Every page and every local chapter also becomes one interleaved `document` sample (`documents`,
+see `interleaved.py`): its main text in reading order with each content image, the real file the
+page loaded, where it stands; and each captioned `<img>` becomes an image-caption sample
+(`figure`/`chart`, the image's own bytes, the caption in `text`, `meta.caption_source`).
+
 The crawl (HTTP only, polite, see `crawl.py`) runs on the driver when the run is planned: each
 fetched page becomes a unit carrying its HTML, which the worker's browser renders without fetching
 the page again; each crawl failure becomes a unit that records it in errors.parquet. Under the
@@ -25,16 +30,18 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipelines.documents import DocumentBuilder
 from pipelines.registry import register_source
-from pipelines.schema import image_value, meta_json, sample_id
+from pipelines.schema import DOCUMENT_KIND, image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, Source, StageUnavailable, Unit, failure
 from sources.chart.classify import chart_kind, classify_raster
 from sources.web.browser import BrowserNotFound, find_browser
 from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
 from sources.web.crawl_state import CrawlJournal
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
+from sources.web.interleaved import Captioned, ImageLimits, build_document
 from sources.web.layout import Tile, cut, fixed_cuts, main_text, page_cuts
-from sources.web.render import DOCUMENT_HOST, RenderSettings, renderer_for
+from sources.web.render import DOCUMENT_HOST, LoadedPage, RenderSettings, renderer_for
 from sources.web.serve import sample_site
 from sources.web.urls import normalize_url
 
@@ -44,14 +51,20 @@ class WebConfig:
     """[web]: what to crawl and how pages become samples; [web.crawl] holds the crawler's limits.
 
     `max_tiles` bounds the images cut from one page (the viewport screenshot counts as the first);
-    `templates` are the page layouts local documents are rendered with (each document gets one,
-    chosen by a stable hash of its path, so a folder of books covers all of them)."""
+    `screenshots` false leaves out the page images (screenshots and tiles of crawled pages, book pages
+    of local documents) when only documents, text or figures are wanted; `templates` are the page
+    layouts local documents are rendered with (each document gets one, chosen by a stable hash of its
+    path, so a folder of books covers all of them). `documents` adds
+    one interleaved document per page or chapter, its images limited per image (`max_image_bytes`,
+    `max_image_megapixels`, read from the header before decoding) and per document
+    (`max_document_images`: the first ones are kept, the rest recorded as dropped)."""
 
     seeds: tuple[str, ...] = ()
     browser: str = ""
     viewport_width: int = 1024
     viewport_height: int = 1024
     max_tiles: int = 4
+    screenshots: bool = True
     page_timeout: float = 20.0
     max_blocks: int = 5000
     html_samples: bool = True
@@ -61,6 +74,10 @@ class WebConfig:
     figures: bool = True
     templates: tuple[str, ...] = ("book", "modern", "dark", "compact")
     max_document_pages: int = 60
+    documents: bool = True
+    max_image_bytes: int = 10_000_000
+    max_image_megapixels: float = 25.0
+    max_document_images: int = 100
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
 
     def validate(self) -> None:
@@ -70,6 +87,12 @@ class WebConfig:
                               "templates")
         if self.max_tiles < 1 or self.viewport_width < 64 or self.viewport_height < 64:
             raise ConfigError("max_tiles must be at least 1 and the viewport at least 64x64", "max_tiles")
+        for name in ("max_image_bytes", "max_document_images"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}", name)
+        if self.max_image_megapixels <= 0:
+            raise ConfigError(f"max_image_megapixels must be positive, got {self.max_image_megapixels}",
+                              "max_image_megapixels")
         bad = [s for s in self.seeds if normalize_url(s) is None]
         if bad:
             raise ConfigError(f"seeds: {bad[0]} is not an http(s) URL (absolute http:// or https:// URLs)", "seeds")
@@ -80,13 +103,13 @@ class WebSource(Source):
     """Crawls sites (or reads local HTML/EPUB) and renders each page in a per-worker Chromium."""
 
     name = "web"
-    version = "2"  # 2: meta.targets (elements by role and label, for grounding)
+    version = "3"  # 2: meta.targets (elements by role and label, for grounding); 3: documents, captioned images
     item_name = "pages"
 
     def __init__(self, config: WebConfig = WebConfig()):
         super().__init__(config)
 
-    def render_settings(self, allow_private: bool | None = None) -> RenderSettings:
+    def render_settings(self, allow_private: bool | None = None, delay: float | None = None) -> RenderSettings:
         """The browser settings; `allow_private` follows the crawl that admitted the page (the
         embedded site is crawled on loopback, so its stylesheet must load from there too)."""
         c = self.config
@@ -94,7 +117,15 @@ class WebSource(Source):
                               page_timeout=c.page_timeout,
                               max_blocks=c.max_blocks,
                               allow_private=c.crawl.allow_private if allow_private is None else allow_private,
-                              user_agent=c.crawl.user_agent)
+                              user_agent=c.crawl.user_agent, capture_images=c.documents,
+                              max_image_bytes=c.max_image_bytes, image_timeout=c.crawl.timeout,
+                              image_delay=c.crawl.delay if delay is None else delay,
+                              max_kept_images=c.max_document_images + 32)
+
+    def image_limits(self) -> ImageLimits:
+        c = self.config
+        return ImageLimits(max_images=c.max_document_images, max_bytes=c.max_image_bytes,
+                           max_megapixels=c.max_image_megapixels)
 
     # -- driver side -------------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
@@ -129,7 +160,7 @@ class WebSource(Source):
                                                      "depth": found.depth, "seed": found.seed}}))
                     elif limit is None or pages < limit:
                         pages += 1
-                        units.append(_page_unit(found, crawl_cfg.allow_private))
+                        units.append(_page_unit(found, crawl_cfg.allow_private, crawl_cfg.delay))
         finally:
             if journal is not None:
                 journal.close()
@@ -186,18 +217,21 @@ class WebSource(Source):
     def _page_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         c, p = self.config, unit.params
         url = unit.uri
-        renderer = renderer_for(self.render_settings(p.get("allow_private")))
+        renderer = renderer_for(self.render_settings(p.get("allow_private"), p.get("delay")))
         with renderer.visit(url, p["html"]) as page:
             dom = page.dom()
             html = page.html() if c.html_samples else ""
             height = int(min(max(dom["height"], 1), c.viewport_height * c.max_tiles))
             cuts = fixed_cuts(height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
-            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width, targets=dom.get("targets", []))
+            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width, targets=dom.get("targets", [])) \
+                if c.screenshots else []
             figures = []
             for fig in dom["figures"] if c.figures else []:
                 x0, y0, x1, y1 = (round(v) for v in fig["box"])
                 if 0 <= x0 < x1 <= c.viewport_width and 0 <= y0 < y1 <= height:  # inside the captured part
                     figures.append((fig, (x0, y0, x1, y1), page.capture_box(x0, y0, x1, y1)))
+            # Last: the walk tags image elements and screenshots scroll the page.
+            walked = self._walked(page, url, "document") if c.documents else None
             timed_out, blocked = page.timed_out, len(page.blocked)
         page_meta = {"url": url, "title": dom["title"], "depth": p["depth"], "seed": p["seed"],
                      "redirects": p.get("redirects", []), "page_height": dom["height"],
@@ -219,10 +253,54 @@ class WebSource(Source):
             where = f"figure={i}"
             meta = {**page_meta, "figure_class": label, "origin": fig["origin"], "box": list(box),
                     "class_scores": {k: round(float(v), 4) for k, v in scores.items()}}
+            if fig["caption"]:
+                meta["caption_source"] = fig.get("captionSource") or "title"
             yield {"id": sample_id(self.name, url, where, content), "source": self.name, "kind": chart_kind(label),
                    "uri": url, "locator": where, "image": image_value(png), "width": box[2] - box[0],
                    "height": box[3] - box[1], "text": fig["caption"] or None, "code": fig["code"] or None,
                    "meta": meta_json(meta)}
+        if isinstance(walked, dict):
+            yield walked
+        elif walked is not None:
+            yield from self._document_rows(*walked, url, "", content, page_meta)
+
+    def _walked(self, page: LoadedPage, uri: str, locator: str) -> tuple[DocumentBuilder, list[Captioned], bool] \
+            | dict[str, Any]:
+        """The open page as a document, its captioned images, and whether the walk was cut short; or,
+        when that fails, an error row (the page's other samples are kept)."""
+        try:
+            walk = page.walk()
+            doc, captioned = build_document(page, walk, self.image_limits())
+        except Exception as e:  # noqa: BLE001 - recorded in errors.parquet, never costing the page's samples
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            return failure(source=self.name, uri=uri, locator=locator, stage="web/document",
+                           error_type="DocumentFailed", message=f"{uri}: the document could not be read: {first}")
+        return doc, captioned, bool(walk["truncated"])
+
+    def _document_rows(self, doc: DocumentBuilder, captioned: list[Captioned], walk_truncated: bool, uri: str,
+                       prefix: str, content: bytes, meta: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The page's `document` row and, when `figures` is on, one image-caption row per captioned <img>.
+        A page with neither text nor images gives no document."""
+        if doc.empty and not doc.dropped:
+            return
+        fields = doc.fields()
+        where = f"{prefix}document"
+        yield {"id": sample_id(self.name, uri, where, content), "source": self.name, "kind": DOCUMENT_KIND,
+               "uri": uri, "locator": where, "text": fields["text"], "images": fields["images"],
+               "meta": meta_json({**meta, **fields["meta"], "document_truncated": walk_truncated})}
+        if not self.config.figures:
+            return
+        for cap in captioned:
+            label, scores = classify_raster(cap.data)
+            where = f"{prefix}image={cap.index}"
+            info = cap.info
+            yield {"id": sample_id(self.name, uri, where, content), "source": self.name, "kind": chart_kind(label),
+                   "uri": uri, "locator": where, "image": image_value(cap.data), "width": info["width"],
+                   "height": info["height"], "text": info["caption"],
+                   "meta": meta_json({**meta, "figure_class": label, "origin": "img", "image_url": info["url"],
+                                      "alt": info["alt"], "caption_source": info["caption_source"],
+                                      "format": info["format"], "sha256": info["sha256"],
+                                      "class_scores": {k: round(float(v), 4) for k, v in scores.items()}})}
 
     def _tile_row(self, tile: Tile, kind: str, uri: str, locator: str, content: bytes, meta: dict[str, Any],
                   html: str | None) -> dict[str, Any]:
@@ -249,7 +327,9 @@ class WebSource(Source):
                 cuts = page_cuts(dom["blocks"], total, content, c.max_document_pages, start=tpl.margin_px)
 
                 tiles = cut(page.capture, dom["blocks"], cuts, tpl.width, pad_to=tpl.height,
-                            background=tpl.background_rgb, margin=tpl.margin_px, targets=dom.get("targets", []))
+                            background=tpl.background_rgb, margin=tpl.margin_px, targets=dom.get("targets", [])) \
+                    if c.screenshots else []
+                walked = self._walked(page, unit.uri, f"{unit.locator}/document") if c.documents else None
         finally:
             files.close()
         content = f"{p['chapter']}:{p['template']}".encode()
@@ -260,11 +340,18 @@ class WebSource(Source):
                 continue  # a blank page (the end of a chapter padded out) teaches nothing
             locator = f"{unit.locator}/page={tile.index + 1}"
             yield self._tile_row(tile, "page", unit.uri, locator, content, {**meta, "page": tile.index + 1}, None)
+        if isinstance(walked, dict):
+            yield walked
+        elif walked is not None:
+            doc_meta = {"document": meta["document"], "chapter": p["chapter"], "title": dom["title"],
+                        "html_lang": dom["lang"]}
+            yield from self._document_rows(*walked, unit.uri, f"{unit.locator}/", content, doc_meta)
 
 
-def _page_unit(page: Page, allow_private: bool) -> Unit:
+def _page_unit(page: Page, allow_private: bool, delay: float) -> Unit:
     return Unit(page.url, page.url, 1, {"html": page.html, "depth": page.depth, "seed": page.seed,
-                                        "redirects": list(page.redirects), "allow_private": allow_private})
+                                        "redirects": list(page.redirects), "allow_private": allow_private,
+                                        "delay": delay})
 
 
 def _stable_hash(text: str) -> int:

@@ -118,6 +118,8 @@ def test_local_html_and_epub_become_template_pages_with_their_text(tmp_path):
     errors = [r for r in rows if r.get("_error")]
     assert len(errors) == 1 and "broken.epub" in json.loads(errors[0]["_error"])["message"]
     pages = [r for r in rows if not r.get("_error")]
+    assert sorted(r["kind"] for r in pages if r["kind"] == "document") == ["document"] * 3  # one per chapter
+    pages = [r for r in pages if r["kind"] != "document"]
     assert {r["kind"] for r in pages} == {"page"} and {(r["width"], r["height"]) for r in pages} == {(640, 960)}
     essay = [r for r in pages if r["uri"].endswith("essay.html")]
     assert len(essay) >= 3  # 60 paragraphs do not fit on one 960 px page
