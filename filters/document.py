@@ -15,6 +15,10 @@ An interleaved document (pipelines/documents.py) is judged at three levels, each
 - per document: number of images and of words within bounds, language in `languages`: these set
   `keep = false` with `drop_reason = document_filter:<rule>` like any filter.
 
+A web page's captioned images are also image-caption samples (`figure`/`chart` with `meta.origin =
+"img"`): the same images, so the same image rules judge them, and one that fails (a navigation
+arrow with alt text, a banner) is dropped with `drop_reason = document_filter:<rule>`.
+
 A document that loses all its images stays a `document` with no images; the text filter (which runs
 next) then judges it with every rule of a text sample, so it is kept only as good text. Counts of what
 was removed, per reason, go into the stage's figures in stats.json (`images_removed:<rule>`,
@@ -46,6 +50,7 @@ BOILERPLATE = ("cookie", "all rights reserved", "privacy policy", "terms of use"
                "subscribe to our newsletter", "sign up for our newsletter", "enable javascript",
                "javascript is disabled", "skip to content", "share this", "follow us on", "版权所有")
 _HASHTAG = re.compile(r"(?:^|\s)#\w")
+PAIR_KINDS = ("figure", "chart")  # image-caption samples
 
 
 @dataclass(frozen=True)
@@ -93,14 +98,23 @@ class DocumentFilter(Filter):
 
     name = "document_filter"
     version = "1"
-    reads = ("text", "images", "meta", "lang")
+    reads = ("id", "text", "images", "meta", "lang", "image")
     edits = ("text", "images", "meta")
-    kinds = (DOCUMENT_KIND,)
+    kinds = (DOCUMENT_KIND, *PAIR_KINDS)
 
     def __init__(self, config: DocumentFilterConfig = DocumentFilterConfig()):
         self.config = config
         self._langid: Any = None
         self._counts: Counter[str] = Counter()
+        self._pair_reasons: dict[str, str] = {}
+
+    def applies(self, row: dict[str, Any]) -> bool:
+        """Documents, and the image-caption samples a web page's captioned <img> images become."""
+        if row.get("kind") == DOCUMENT_KIND:
+            return True
+        if row.get("kind") not in PAIR_KINDS or not row.get("meta") or '"origin":"img"' not in row["meta"]:
+            return False
+        return json.loads(row["meta"]).get("origin") == "img"
 
     def process(self, batch: pa.Table) -> pa.Table:
         self._counts = Counter()
@@ -108,6 +122,12 @@ class DocumentFilter(Filter):
         return attach(out, {self.name: dict(self._counts)}) if self._counts else out
 
     def score(self, row: dict[str, Any]) -> dict[str, float]:
+        if row.get("kind") != DOCUMENT_KIND:  # an image-caption sample: its image, by the image rules
+            why, _ = self.image_reason((row.get("image") or {}).get("bytes"))
+            if why:
+                self._pair_reasons[row["id"]] = why
+                self._counts[f"pairs_dropped:{why}"] += 1
+            return {"doc_images": 1.0, "doc_dropped_images": float(why is not None)}
         text, imgs = row.get("text"), row.get("images") or []
         meta = json.loads(row["meta"]) if row.get("meta") else {}
         infos = meta.get("images") or []
@@ -147,6 +167,8 @@ class DocumentFilter(Filter):
                 "doc_dropped_images": float(len(bad_images)), "doc_dropped_paragraphs": float(len(bad_paras))}
 
     def reason(self, row: dict[str, Any], scores: dict[str, float]) -> str | None:
+        if row.get("kind") != DOCUMENT_KIND:
+            return self._pair_reasons.pop(row["id"], None)
         c = self.config
         n, w = scores["doc_images"], scores["doc_words"]
         checks = [

@@ -61,6 +61,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--max-depth", "web.crawl.max_depth", "--source web: link hops from a seed", int, metavar="N"),
     Flag("--allow-domain", "web.crawl.allow_domains", "--source web: also follow links into domain D and its "
          "subdomains (repeatable; default: the seed's own host only)", repeat=True, metavar="D"),
+    Flag("--crawl-delay", "web.crawl.delay", "--source web: seconds between requests to one host, pages and "
+         "images (robots.txt Crawl-delay may raise it)", float, metavar="S"),
+    Flag("--no-documents", "web.documents", "--source web: no interleaved document per page", None, False),
     Flag("--allow-private", "web.crawl.allow_private", "--source web: crawl loopback, private and link-local "
          "addresses (refused by default)", None),
     Flag("--browser", "web.browser", "Chromium to drive (default: $VLFORGE_BROWSER, Playwright's own, "

@@ -140,18 +140,25 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
     ok = np.isin(method, (EXACT_IMAGE, EXACT_TEXT))
     phash_ok, phash = _bytes_matrix(sigs.column("phash"), np.uint8, dense=True)
     mh_ok, mh = _bytes_matrix(sigs.column("minhash"), np.uint32, dense=True)
+    th_ok, th = _bytes_matrix(sigs.column("text_exact"), np.uint8, dense=True)
+
+    def texts_agree(ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
+        """Two images with text are copies only if their texts overlap too: one picture captioned in
+        English and in Chinese (a translated site's shared figure) is two samples, not one. Short texts
+        (a title page, a caption) have no MinHash: the words must then be the same."""
+        both_long = mh_ok[ia] & mh_ok[ib]
+        jac = (mh[ia] == mh[ib]).mean(axis=1) if mh.shape[1] else np.zeros(len(ia))
+        both_short = th_ok[ia] & th_ok[ib] & ~both_long
+        same_text = (th[ia] == th[ib]).all(axis=1) if th.shape[1] else np.ones(len(ia), bool)
+        return np.where(both_long, jac >= config.image_text_min_jaccard, np.where(both_short, same_text, True))
+
+    exact_img = method == EXACT_IMAGE
+    if exact_img.any():
+        ok[exact_img] = texts_agree(a[exact_img], b[exact_img])
     near_img = method == NEAR_IMAGE
     if near_img.any():
         dist = np.unpackbits(phash[a[near_img]] ^ phash[b[near_img]], axis=1).sum(axis=1)
-        ia, ib = a[near_img], b[near_img]
-        both_long = mh_ok[ia] & mh_ok[ib]
-        jac = (mh[ia] == mh[ib]).mean(axis=1) if mh.shape[1] else np.zeros(len(ia))
-        # Short texts (a title page, a caption) have no MinHash: the words must then be the same.
-        th_ok, th = _bytes_matrix(sigs.column("text_exact"), np.uint8, dense=True)
-        both_short = th_ok[ia] & th_ok[ib] & ~both_long
-        same_text = (th[ia] == th[ib]).all(axis=1) if th.shape[1] else np.ones(len(ia), bool)
-        texts_agree = np.where(both_long, jac >= config.image_text_min_jaccard, np.where(both_short, same_text, True))
-        ok[near_img] = (dist <= config.max_phash_distance) & texts_agree
+        ok[near_img] = (dist <= config.max_phash_distance) & texts_agree(a[near_img], b[near_img])
     near_txt = method == NEAR_TEXT
     if near_txt.any():
         ok[near_txt] = (mh[a[near_txt]] == mh[b[near_txt]]).mean(axis=1) >= config.text_threshold

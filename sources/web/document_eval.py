@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", action="append", help="start pages under ROOT (default: the truth file's seeds)")
     ap.add_argument("--out", type=Path, default=Path("out/document_eval"))
     ap.add_argument("--max-pages", type=int, default=400)
+    ap.add_argument("--ocr", default="none", help="OCR backend for the build (documents need none; default none)")
+    ap.add_argument("--delay", type=float, help="the crawler's per-host delay in seconds (default: the config's)")
     ap.add_argument("--chrome-prefix", action="append", default=None,
                     help="folders of the site's shared chrome (default: the truth file's chrome list)")
     ap.add_argument("--score-only", action="store_true", help="score an existing --out run again")
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.score_only:
             cmd = [sys.executable, "-m", "pipelines.build", "--source", "web", "--out", str(args.out), "--fresh",
-                   "--allow-private", "--max-pages", str(args.max_pages), "--no-report",
+                   "--allow-private", "--max-pages", str(args.max_pages), "--no-report", "--ocr", args.ocr,
+                   *(["--crawl-delay", str(args.delay)] if args.delay is not None else []),
                    *[a for s in seeds for a in ("--seed", server.url + s)]]
             subprocess.run(cmd, check=True)
         result = score(args.out, server.url, truth, tuple(args.chrome_prefix or spec.get("chrome", ())))

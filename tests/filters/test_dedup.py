@@ -138,3 +138,18 @@ def test_pages_with_little_text_are_merged_only_when_their_words_are_the_same(tm
     assert decide(rows) == {"p2": ("p0", "exact_image")}
     rows[2] = page_row("p2", doc, 2, dpi=140)
     assert decide(rows) == {"p2": ("p0", "near_image")}  # the larger render is kept
+
+
+def test_one_figure_captioned_in_two_languages_is_two_samples_and_a_repeat_is_one(report):
+    """A translated site serves the same picture under an English and a Chinese caption: two image-caption
+    pairs. The same picture with the same caption on another page is a copy."""
+    img, w, h = render(report, 1, 72)
+
+    def fig(sid: str, caption: str) -> dict:
+        return {"id": sid, "source": "web", "kind": "figure", "image": img, "width": w, "height": h,
+                "text": caption, "keep": True}
+
+    decided = decide([fig("en", "Figure 3.1. Coexistence of Debian with other systems"),
+                      fig("zh", "图 3.1. Debian 与其它系统的共存"),
+                      fig("en-again", "Figure 3.1. Coexistence of Debian with other systems")])
+    assert set(decided) == {"en-again"} and decided["en-again"][0] == "en"

@@ -173,3 +173,31 @@ def test_tagger_instructions_and_grounding_pass_documents():
     classified.setup()
     tagged = run(classified, row)[0]  # the classifier reads the text without markers
     assert all(t != "recognition.ocr_transcription" for t in tagged["tags"])
+
+
+def test_web_image_caption_samples_follow_the_image_rules_and_pdf_figures_do_not():
+    """A captioned <img> of a web page is also a figure sample: a navigation arrow with alt text (192x50)
+    goes as its document's copy does; a wide PDF table crop (no `origin: img`) is not judged here."""
+    import io
+
+    from PIL import Image
+
+    from pipelines.schema import meta_json
+
+    def png(w: int, h: int) -> bytes:
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), (90, 120, 200)).save(buf, "PNG")
+        return buf.getvalue()
+
+    rows = [
+        {"id": "nav", "kind": "chart", "image": {"bytes": png(192, 50), "path": None}, "text": "Product Site",
+         "meta": meta_json({"origin": "img", "caption_source": "alt"})},
+        {"id": "fig", "kind": "figure", "image": {"bytes": png(480, 320), "path": None}, "text": "Figure 1. A map",
+         "meta": meta_json({"origin": "img", "caption_source": "title"})},
+        {"id": "table", "kind": "figure", "image": {"bytes": png(1365, 329), "path": None}, "text": "Table 1",
+         "meta": meta_json({"caption_source": "pdf_caption"})},
+    ]
+    out = DocumentFilter().process(to_table(rows)).to_pylist()
+    verdict = {r["id"]: (r["keep"], r["drop_reason"]) for r in out}
+    assert verdict["nav"] == (False, "document_filter:too_small")
+    assert verdict["fig"][0] is not False and verdict["table"][0] is not False
