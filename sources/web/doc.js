@@ -46,17 +46,20 @@
   const captionEl = new Map();  // image element -> {el, source}
   const lastOf = new Map();  // caption element -> the last image it captions (in document order)
   const figureTitle = (el) => {
-    // A "Figure N" element beside the image, or beside a wrapper that holds nothing but the image.
+    // A "Figure N" element beside the image, or beside a wrapper that holds nothing but images.
     let node = el;
     for (let depth = 0; depth < 3 && node && node !== document.body; depth++) {
       for (const sib of [node.nextElementSibling, node.previousElementSibling]) {
         if (sib && !sib.querySelector("img, svg, canvas") && FIG_RE.test((sib.textContent || "").slice(0, 80))
             && squash(sib.textContent).length <= opts.maxCaptionChars) return sib;
       }
+      // Climb through wrappers of this image alone, or of several images and no text (one figure of
+      // two screenshots: its title captions both, and follows the last).
       const parent = node.parentElement;
-      if (!parent || parent.querySelectorAll("img, svg, canvas").length > 1) break;
+      if (!parent) break;
+      const many = parent.querySelectorAll("img, svg, canvas").length > 1;
       const rest = squash(parent.textContent);
-      if (rest.length > 0 && !(FIG_RE.test(rest.slice(0, 80)))) break;
+      if (rest.length > 0 && (many || !FIG_RE.test(rest.slice(0, 80)))) break;
       node = parent;
     }
     return null;

@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", action="append", help="start pages under ROOT (default: the truth file's seeds)")
     ap.add_argument("--out", type=Path, default=Path("out/document_eval"))
     ap.add_argument("--max-pages", type=int, default=400)
+    ap.add_argument("--max-depth", type=int, default=10, help="link hops from a seed (a whole site: deep)")
     ap.add_argument("--ocr", default="none", help="OCR backend for the build (documents need none; default none)")
     ap.add_argument("--delay", type=float, help="the crawler's per-host delay in seconds (default: the config's)")
     ap.add_argument("--chrome-prefix", action="append", default=None,
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not args.score_only:
             cmd = [sys.executable, "-m", "pipelines.build", "--source", "web", "--out", str(args.out), "--fresh",
-                   "--allow-private", "--max-pages", str(args.max_pages), "--no-report", "--ocr", args.ocr,
+                   "--allow-private", "--max-pages", str(args.max_pages), "--max-depth", str(args.max_depth),
+                   "--no-report", "--ocr", args.ocr,
                    *(["--crawl-delay", str(args.delay)] if args.delay is not None else []),
                    *[a for s in seeds for a in ("--seed", server.url + s)]]
             subprocess.run(cmd, check=True)

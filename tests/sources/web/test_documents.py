@@ -245,3 +245,28 @@ def test_screenshots_off_gives_documents_without_page_images():
         rows = build(site.url + "/article", screenshots=False, html_samples=False)
     kinds = {r["kind"] for r in rows}
     assert "document" in kinds and "text" in kinds and not kinds & {"screenshot", "tile"}
+
+
+def test_a_figure_of_two_images_is_captioned_once_after_the_last():
+    """DocBook's layout (the Debian handbook): a figure of two screenshots in wrappers, its "Figure N."
+    title after them. Both images carry the title as their caption; it follows the second image, and the
+    alt text is not put between them."""
+    from tests.sources.web.docsite import png
+
+    a, b = png(320, 200, 1), png(320, 200, 2)
+    html = ("<!doctype html><html lang=en><head><title>Install</title></head><body><div class='book'>"
+            "<p>The installer first asks for the language to use for the rest of the process.</p>"
+            "<div class='figure'><div class='figure-contents'>"
+            "<div class='mediaobject'><img src='/a.png' alt='Selecting the language'></div>"
+            "<div class='mediaobject'><img src='/b.png' alt='Selecting the language'></div></div>"
+            "<p class='title'><strong>Figure 4.2. Selecting the language</strong></p></div>"
+            "<p>The second step asks for the country.</p></div></body></html>")
+    routes = {"/install": Reply(html), "/a.png": Reply(a, ctype="image/png"), "/b.png": Reply(b, ctype="image/png")}
+    with Site(routes) as site:
+        doc = next(r for r in build(site.url + "/install") if r["kind"] == "document")
+    paras = paragraphs(doc["text"])
+    k = paras.index(IMAGE_MARKER)
+    assert paras[k:k + 3] == [IMAGE_MARKER, IMAGE_MARKER, "Figure 4.2. Selecting the language"]
+    infos = json.loads(doc["meta"])["images"]
+    assert [i["caption_source"] for i in infos] == ["title", "title"]
+    assert all(i["caption"] == "Figure 4.2. Selecting the language" for i in infos)
