@@ -13,9 +13,20 @@
     "OPTION", "SELECT", "TEXTAREA", "BUTTON", "INPUT", "VIDEO", "AUDIO", "MAP", "DIALOG"]);
   // Page chrome: semantic regions, and the class names generators give navigation (Texinfo's div.header,
   // nav-panel; breadcrumbs, sidebars), read only when the page marks no main content.
+  // A class name alone is weaker evidence: DocBook's div.sidebar is a content box ("BACK TO BASICS",
+  // with figures), a theme's div.sidebar a list of links. A classed element is chrome when most of its
+  // text is link text.
   const CHROME = "header, nav, footer, aside, [role=navigation], [role=banner], [role=contentinfo], [role=search], "
-    + ".header, .footer, .nav, .navbar, .navigation, .nav-panel, .breadcrumb, .breadcrumbs, .sidebar, "
     + "#header, #footer, #nav, #navigation, #sidebar";
+  const CHROME_CLASS = ".header, .footer, .nav, .navbar, .navigation, .nav-panel, .breadcrumb, .breadcrumbs, .sidebar";
+  const linky = (el) => {
+    const all = squash(el.textContent).length;
+    if (!all) return true;
+    let inLinks = 0;
+    for (const a of el.querySelectorAll("a[href]")) inLinks += squash(a.textContent).length;
+    return inLinks / all >= 0.5;
+  };
+  const isChrome = (el) => el.matches(CHROME) || (el.matches(CHROME_CLASS) && linky(el));
   const FIG_RE = /^\s*(figure|fig\.?|table|图|圖|表)\s*[0-9０-９一二三四五六七八九十IVXLivxl]+/i;
   const styleOf = new Map();
   const style = (el) => {
@@ -156,7 +167,7 @@
     const el = node;
     const tag = T(el);
     if (SKIP.has(tag) || consumed.has(el)) return;
-    if (marked ? el.matches("nav, [role=navigation], [role=search]") : el.matches(CHROME)) return;
+    if (marked ? el.matches("nav, [role=navigation], [role=search]") : isChrome(el)) return;
     if (invisible(el)) return;
     if (isImage(el)) { image(el); return; }
     if (tag === "SVG") return;  // nested SVG parts

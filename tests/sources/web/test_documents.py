@@ -270,3 +270,25 @@ def test_a_figure_of_two_images_is_captioned_once_after_the_last():
     infos = json.loads(doc["meta"])["images"]
     assert [i["caption_source"] for i in infos] == ["title", "title"]
     assert all(i["caption"] == "Figure 4.2. Selecting the language" for i in infos)
+
+
+def test_a_sidebar_of_prose_is_content_and_a_sidebar_of_links_is_chrome():
+    """Without main/article the body is read minus its chrome; a class name alone (`.sidebar`) is chrome
+    only when most of its text is links: DocBook's sidebar boxes hold prose and figures."""
+    from tests.sources.web.docsite import png
+
+    html = ("<!doctype html><html lang=en><head><title>Internals</title></head><body>"
+            "<div class='sidebar'><a href='/a'>Home</a> <a href='/b'>Chapters</a> <a href='/c'>Index</a></div>"
+            "<p>Debian keeps a database of its developers and where they live.</p>"
+            "<div class='sidebar'><p class='title'>BACK TO BASICS Package maintenance</p>"
+            "<p>Maintaining a package entails, first, packaging a piece of software.</p>"
+            "<div class='figure'><div class='mediaobject'><img src='/map.png' alt='World map'></div>"
+            "<p class='title'>Figure 1.1. World-wide distribution of Debian developers</p></div></div>"
+            "</body></html>")
+    routes = {"/internals": Reply(html), "/map.png": Reply(png(400, 220, 3), ctype="image/png")}
+    with Site(routes) as site:
+        doc = next(r for r in build(site.url + "/internals") if r["kind"] == "document")
+    paras = paragraphs(doc["text"])
+    assert "Maintaining a package entails, first, packaging a piece of software." in paras
+    assert after(doc["text"], 0) == "Figure 1.1. World-wide distribution of Debian developers"
+    assert not any("Chapters" in p for p in paras)
