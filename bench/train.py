@@ -84,12 +84,21 @@ def raw_loop(run: trainer.Run, batches, steps: int) -> float:
             f, g, r = order.at(position)
             table = tables.get((f, g))
             if table is None:
-                table = tables[(f, g)] = pq.ParquetFile(files[f]).read_row_group(g, columns=["image", "text"])
+                pf = pq.ParquetFile(files[f])
+                columns = [c for c in ("image", "images", "text") if c in pf.schema_arrow.names]
+                table = tables[(f, g)] = pf.read_row_group(g, columns=columns)
             row = table.slice(r, 1).to_pylist()[0]
             if modality == "multimodal":
-                with Image.open(io.BytesIO(row["image"]["bytes"])) as im:
+                images = [row["image"]]
+            elif modality == "interleaved":  # every image of the document, up to the trainer's cap
+                images = (row.get("images") or [])[:run.args.max_images]
+            else:
+                images = []
+            for image in images:
+                with Image.open(io.BytesIO(image["bytes"])) as im:
                     im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-            run.tokenizer.tok.encode(row["text"] or "")
+            for part in (row["text"] or "").split("\n\n<image>\n\n"):  # the text between the images
+                run.tokenizer.tok.encode(part)
             n += 1
     return n / (time.perf_counter() - t)
 

@@ -29,6 +29,8 @@ class Tile:
     width: int
     blocks: list[dict[str, Any]]  # {tag, text, box: [x0, y0, x1, y1] in tile pixels, region}
     targets: list[dict[str, Any]] = field(default_factory=list)  # {role, label, box}: elements to point at
+    lines: list[dict[str, Any]] = field(default_factory=list)  # {text, box}: visual text lines, reading order
+    images: list[list[float]] = field(default_factory=list)  # boxes of pictures (not text) on the tile
 
     @property
     def text(self) -> str:
@@ -73,10 +75,13 @@ def page_cuts(blocks: list[dict[str, Any]], total: int, page_height: int, max_pa
 
 def cut(band: Callable[[int, int], bytes], blocks: list[dict[str, Any]], cuts: list[tuple[int, int]],
         width: int, pad_to: int | None = None, background: tuple[int, int, int] = (255, 255, 255),
-        margin: int = 0, targets: Sequence[dict[str, Any]] = ()) -> list[Tile]:
+        margin: int = 0, targets: Sequence[dict[str, Any]] = (),
+        images: Sequence[Sequence[float]] = ()) -> list[Tile]:
     """One tile per (top, height) cut: the PNG `band(top, height)` returns (placed `margin` px down on a
     page `pad_to` px high filled with `background`, when those are given), with the blocks and the
-    `targets` (elements, `{role, label, box}`) whose centre lies in it, in the tile's pixels."""
+    `targets` (elements, `{role, label, box}`) whose centre lies in it, in the tile's pixels; the blocks'
+    visual lines (`rows`, `{text, box}`) whose centre lies in it, clipped to it, in reading order; and the
+    parts of the `images` boxes it shows."""
     tiles = []
     for index, (top, height) in enumerate(cuts):
         png = band(top, height)
@@ -90,7 +95,12 @@ def cut(band: Callable[[int, int], bytes], blocks: list[dict[str, Any]], cuts: l
                   for b, box in _placed(blocks, top, height, width, margin)]
         pointed = [{"role": t["role"], "label": t["label"], "box": box}
                    for t, box in _placed(targets, top, height, width, margin)]
-        tiles.append(Tile(index, top, tile_h, png, width, inside, pointed))
+        lines = [{"text": r["text"], "box": box}
+                 for r, box in _placed([r for b in blocks for r in b.get("rows", ())], top, height, width, margin)]
+        shown = [[round(max(0.0, x0), 1), round(max(0.0, y0 - top) + margin, 1), round(min(float(width), x1), 1),
+                  round(min(float(height), y1 - top) + margin, 1)]
+                 for x0, y0, x1, y1 in images if y1 > top and y0 < top + height and x1 > 0 and x0 < width]
+        tiles.append(Tile(index, top, tile_h, png, width, inside, pointed, lines, shown))
     return tiles
 
 

@@ -81,7 +81,8 @@ class LoadedPage:
 
     def dom(self) -> dict[str, Any]:
         s = self.renderer.settings
-        return self.page.evaluate(DOM_JS, {"maxBlocks": s.max_blocks, "budgetMs": s.dom_budget_ms,
+        return self.page.evaluate(DOM_JS, {"maxBlocks": s.max_blocks, "maxLines": 4 * s.max_blocks,
+                                           "budgetMs": s.dom_budget_ms,
                                            "minFigure": s.min_figure, "maxSvgChars": s.max_svg_chars})
 
     def capture(self, top: int, height: int) -> bytes:

@@ -25,6 +25,7 @@ plans the same units from the stored pages instead of crawling again.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from sources.web.browser import BrowserNotFound, find_browser
 from sources.web.crawl import CrawlConfig, CrawlError, Page, crawl
 from sources.web.crawl_state import CrawlJournal
 from sources.web.documents import DOCUMENT_SUFFIXES, TEMPLATES, DocumentFiles, find_documents
+from sources.web.dom_lines import check_lines, ocr_rows
 from sources.web.interleaved import Captioned, ImageLimits, build_document
 from sources.web.layout import Tile, cut, fixed_cuts, main_text, page_cuts
 from sources.web.render import DOCUMENT_HOST, LoadedPage, RenderSettings, renderer_for
@@ -57,7 +59,10 @@ class WebConfig:
     path, so a folder of books covers all of them). `documents` adds
     one interleaved document per page or chapter, its images limited per image (`max_image_bytes`,
     `max_image_megapixels`, read from the header before decoding) and per document
-    (`max_document_images`: the first ones are kept, the rest recorded as dropped)."""
+    (`max_document_images`: the first ones are kept, the rest recorded as dropped). `dom_lines` fills a
+    screenshot's, tile's or book page's `ocr` with its visual text lines from the DOM (`meta.ocr_source = "dom"`), so
+    policy auto does not OCR it, unless less than `dom_min_text_ink` of the ink it shows outside pictures
+    lies in those lines (text drawn in a background, canvas or small SVG: `meta.ocr_needed`)."""
 
     seeds: tuple[str, ...] = ()
     browser: str = ""
@@ -78,6 +83,8 @@ class WebConfig:
     max_image_bytes: int = 10_000_000
     max_image_megapixels: float = 25.0
     max_document_images: int = 100
+    dom_lines: bool = True
+    dom_min_text_ink: float = 0.6
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
 
     def validate(self) -> None:
@@ -103,7 +110,8 @@ class WebSource(Source):
     """Crawls sites (or reads local HTML/EPUB) and renders each page in a per-worker Chromium."""
 
     name = "web"
-    version = "3"  # 2: meta.targets (elements by role and label, for grounding); 3: documents, captioned images
+    version = "4"  # 2: meta.targets (elements by role and label, for grounding); 3: documents, captioned images;
+    # 4: screenshots' and tiles' `ocr` lines from the DOM (meta.ocr_source "dom", meta.dom_check)
     item_name = "pages"
 
     def __init__(self, config: WebConfig = WebConfig()):
@@ -223,8 +231,9 @@ class WebSource(Source):
             html = page.html() if c.html_samples else ""
             height = int(min(max(dom["height"], 1), c.viewport_height * c.max_tiles))
             cuts = fixed_cuts(height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
-            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width, targets=dom.get("targets", [])) \
-                if c.screenshots else []
+            pictures = list(dom.get("images", [])) + [f["box"] for f in dom["figures"]]
+            tiles = cut(page.capture, dom["blocks"], cuts, c.viewport_width, targets=dom.get("targets", []),
+                        images=pictures) if c.screenshots else []
             figures = []
             for fig in dom["figures"] if c.figures else []:
                 x0, y0, x1, y1 = (round(v) for v in fig["box"])
@@ -239,10 +248,12 @@ class WebSource(Source):
                      "load_timed_out": timed_out, "requests_blocked": blocked}
         html = html if len(html) <= c.max_html_chars else ""
         content = p["html"].encode()
+        lines_cut = bool(dom.get("linesTruncated", dom["truncated"]))
         for tile in tiles:
             kind = "screenshot" if tile.index == 0 else "tile"
-            yield self._tile_row(tile, kind, url, f"tile={tile.index}", content, {**page_meta, "tile": tile.index},
+            row = self._tile_row(tile, kind, url, f"tile={tile.index}", content, {**page_meta, "tile": tile.index},
                                  (html or None) if tile.index == 0 else None)
+            yield self._with_dom_lines(row, tile, lines_cut) if c.dom_lines else row
         if c.text_samples:
             text = main_text(dom["blocks"])
             if len(text) >= c.min_text_chars:
@@ -309,6 +320,19 @@ class WebSource(Source):
                 "text": tile.text, "html": html,
                 "meta": meta_json({**meta, "top": tile.top, "boxes": tile.blocks, "targets": tile.targets})}
 
+    def _with_dom_lines(self, row: dict[str, Any], tile: Tile, truncated: bool) -> dict[str, Any]:
+        """The tile's row with its DOM lines as `ocr` when they pass the check, else `meta.ocr_needed`."""
+        check = check_lines(tile.png, tile.lines, tile.images, truncated, self.config.dom_min_text_ink)
+        meta = {**json.loads(row["meta"]), "dom_check": check.as_meta()}
+        if check.issue:  # OCR must read this tile (under policy none, nothing will)
+            meta["ocr_needed"] = check.issue
+        else:
+            row["ocr"] = ocr_rows(tile.lines)
+            row["ocr_text"] = "\n".join(line["text"] for line in tile.lines)
+            meta["ocr_source"] = "dom"
+        row["meta"] = meta_json(meta)
+        return row
+
     def _document_samples(self, unit: Unit) -> Iterator[dict[str, Any]]:
         from pathlib import Path
 
@@ -326,9 +350,10 @@ class WebSource(Source):
                 content = tpl.height - 2 * tpl.margin_px
                 cuts = page_cuts(dom["blocks"], total, content, c.max_document_pages, start=tpl.margin_px)
 
+                pictures = list(dom.get("images", [])) + [f["box"] for f in dom["figures"]]
                 tiles = cut(page.capture, dom["blocks"], cuts, tpl.width, pad_to=tpl.height,
-                            background=tpl.background_rgb, margin=tpl.margin_px, targets=dom.get("targets", [])) \
-                    if c.screenshots else []
+                            background=tpl.background_rgb, margin=tpl.margin_px, targets=dom.get("targets", []),
+                            images=pictures) if c.screenshots else []
                 walked = self._walked(page, unit.uri, f"{unit.locator}/document") if c.documents else None
         finally:
             files.close()
@@ -339,7 +364,9 @@ class WebSource(Source):
             if not tile.blocks:
                 continue  # a blank page (the end of a chapter padded out) teaches nothing
             locator = f"{unit.locator}/page={tile.index + 1}"
-            yield self._tile_row(tile, "page", unit.uri, locator, content, {**meta, "page": tile.index + 1}, None)
+            row = self._tile_row(tile, "page", unit.uri, locator, content, {**meta, "page": tile.index + 1}, None)
+            yield self._with_dom_lines(row, tile, bool(dom.get("linesTruncated", dom["truncated"]))) \
+                if c.dom_lines else row
         if isinstance(walked, dict):
             yield walked
         elif walked is not None:

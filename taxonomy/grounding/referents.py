@@ -96,8 +96,8 @@ def text_lines(row: dict[str, Any], meta: dict[str, Any], limits: Limits) -> tup
     if meta.get("text_source") == "ocr":
         return [(line["text"] or "", line["box"]) for line in ocr
                 if (line.get("score") or 0.0) >= limits.min_ocr_score], "ocr"
-    if meta.get("ocr_source") == "text_layer":
-        return [(line["text"] or "", line["box"]) for line in ocr], "text_layer"
+    if meta.get("ocr_source") in ("text_layer", "dom"):  # exact lines: a PDF's text layer, a page's DOM
+        return [(line["text"] or "", line["box"]) for line in ocr], meta["ocr_source"]
     return [], ""
 
 
