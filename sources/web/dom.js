@@ -177,7 +177,9 @@
         && (first.left > last.right + 1 || first.top >= last.bottom)) b.parts.push(" ");
     b.parts.push(n.data);
     for (const r of rects) addRect(b, r);
-    if (!linesTruncated && !/^rgba\(.*,\s*0\)$/.test(style(parent).color)) addLines(b, n, rects, clipOf(parent));
+    if (opts.lines !== false && !linesTruncated && !/^rgba\(.*,\s*0\)$/.test(style(parent).color)) {
+      addLines(b, n, rects, clipOf(parent));
+    }
     b.last = rects[rects.length - 1];
   }
   const out = [];

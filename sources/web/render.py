@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import html as htmllib
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pipelines.stage import InputError
 from sources.web.browser import LAUNCH_ARGS, find_browser
@@ -41,6 +43,11 @@ CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
 _SETTLE_JS = "document.fonts ? document.fonts.ready.then(() => true) : true"
 MAX_DATA_URI_CHARS = 1_400_000  # a data: URI image is read out of the page only when it is small (~1 MB)
 DOCUMENT_HOST = "document.vlforge.invalid"  # RFC 2606: .invalid never resolves, so nothing leaves the machine
+# Chromium asks the request guard for a page's images one at a time (the guard runs on the one Playwright
+# thread); fetching the <img src> files the crawled HTML names on this many threads first makes that wait
+# one round trip instead of one per image (Chromium's own limit is 6 connections a host).
+PREFETCH_THREADS = 6
+_IMG_SRC = re.compile(r"""<img\b[^>]*?\ssrc\s*=\s*["']([^"'>]+)["']""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -79,9 +86,11 @@ class LoadedPage:
     status: int | None
     timed_out: bool
 
-    def dom(self) -> dict[str, Any]:
+    def dom(self, lines: bool = True) -> dict[str, Any]:
+        """What the page shows (dom.js); `lines` = False skips the per-line text and boxes (only
+        screenshots and tiles use them: ~half the script's time on a text-heavy page)."""
         s = self.renderer.settings
-        return self.page.evaluate(DOM_JS, {"maxBlocks": s.max_blocks, "maxLines": 4 * s.max_blocks,
+        return self.page.evaluate(DOM_JS, {"maxBlocks": s.max_blocks, "maxLines": 4 * s.max_blocks, "lines": lines,
                                            "budgetMs": s.dom_budget_ms,
                                            "minFigure": s.min_figure, "maxSvgChars": s.max_svg_chars})
 
@@ -311,6 +320,30 @@ class Renderer:
                                    stop=threading.Event()):
                 raise FetchError("Timeout", f"{url}: no polite request slot within {s.page_timeout:g} s", url)
 
+    def _prefetch(self, url: str, html: str) -> None:
+        """Fetch the images the page's HTML names (`<img src>`, in order, up to `max_kept_images`) in
+        parallel, under the same rules as `fetch_image` (robots, address policy, per-host delay, byte
+        limit, SVG bombs), so the guard answers Chromium from memory. The first goes alone: it reads the
+        host's robots.txt and starts its politeness gate, which the threads then share."""
+        wanted: list[str] = []
+        for m in _IMG_SRC.finditer(html):
+            src = urljoin(url, htmllib.unescape(m.group(1).strip()))
+            parts = urlsplit(src)
+            if parts.scheme in ("http", "https") and parts.hostname and src not in wanted:
+                if not self._host_allowed(parts):
+                    continue
+                wanted.append(src)
+            if len(wanted) >= self.settings.max_kept_images:
+                break
+        if not wanted:
+            return
+        self.fetch_image(wanted[0])
+        if len(wanted) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(PREFETCH_THREADS, len(wanted) - 1)) as pool:
+                list(pool.map(self.fetch_image, wanted[1:]))
+
     # -- pages ------------------------------------------------------------------------------------
     def _tab(self) -> Any:
         """The renderer's one tab, reused from page to page: opening a tab costs ~130 ms, more than
@@ -337,6 +370,8 @@ class Renderer:
                                  "(it would hang the browser)")
             self._served[url] = (html.encode("utf-8"), "text/html; charset=utf-8")
         self._resolver, self._blocked, self._images = resolver, [], {}
+        if html is not None and s.capture_images:
+            self._prefetch(url, html)
         page = self._tab()
         ok = False
         try:

@@ -227,7 +227,7 @@ class WebSource(Source):
         url = unit.uri
         renderer = renderer_for(self.render_settings(p.get("allow_private"), p.get("delay")))
         with renderer.visit(url, p["html"]) as page:
-            dom = page.dom()
+            dom = page.dom(lines=c.screenshots and c.dom_lines)
             html = page.html() if c.html_samples else ""
             height = int(min(max(dom["height"], 1), c.viewport_height * c.max_tiles))
             cuts = fixed_cuts(height, c.viewport_height, c.max_tiles, min_last=c.viewport_height // 4)
