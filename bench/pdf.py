@@ -105,7 +105,8 @@ def pipeline(corpus: Path, workers: int, dpi: int, work: str) -> tuple[float, in
     else:
         cfg = cfg.replace("ocr", backend="none")  # OCR alone has its own benchmark, bench/ocr.py
     if work == "equal":
-        cfg = cfg.replace("run", filters=False).replace("dedup", enabled=False).replace("pdf", figures=False, documents=False)
+        cfg = cfg.replace("run", filters=False).replace("dedup", enabled=False)
+        cfg = cfg.replace("pdf", figures=False, documents=False)
     plan = build_pipeline(cfg)
     if work == "equal":
         plan.stages = []  # tags, grounding and instructions are no part of the plain loop's work either

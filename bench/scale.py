@@ -104,6 +104,7 @@ def _init(backend: str) -> None:
 
     _ocr = OcrStage(OcrConfig(backend=backend))
     _ocr.setup()
+    _ocr.loaded()  # policy auto loads the model on first use; load it before the timing
 
 
 def _page(job: tuple[str, int]) -> int:

@@ -182,7 +182,7 @@ class _Page:
 def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
     """The page's text lines (with font size and layer block) and its figures."""
     lines: list[_Line] = []
-    found = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
+    found = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)  # = extract.TEXT_FLAGS: shared with find_figures
     for k, block in enumerate(found["blocks"]):
         for line in block.get("lines", ()):
             spans = [s for s in line["spans"] if s["text"].strip()]
@@ -194,7 +194,7 @@ def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
     usable = bool(all_text.strip()) and garbled_frac(all_text) <= max_garbled
     rect = page.rect * page.derotation_matrix
     return _Page(page.number, rect.width, rect.height, lines if usable else [],
-                 find_figures(page) if figures else [], usable)
+                 find_figures(page, text=found) if figures else [], usable)
 
 
 def furniture(pages: list[_Page], body: float) -> set[tuple[int, int]]:

@@ -49,11 +49,14 @@ class LayerCheck:
         return out
 
 
-def text_lines(page: pymupdf.Page, textpage: pymupdf.TextPage | None = None) -> list[LayerLine]:
+def text_lines(page: pymupdf.Page, textpage: pymupdf.TextPage | None = None,
+               found: dict[str, Any] | None = None) -> list[LayerLine]:
     """The page's non-blank text lines in the layer's order (for born-digital documents, reading order);
-    `textpage`: the page's text already extracted (with TEXTFLAGS_TEXT), to extract it only once."""
+    `textpage`: the page's text already extracted (with TEXTFLAGS_TEXT), to extract it only once;
+    `found`: its `get_text("dict")` already made from that."""
     lines = []
-    found = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT, textpage=textpage)
+    if found is None:
+        found = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT, textpage=textpage)
     for block in found["blocks"]:
         for line in block.get("lines", ()):
             text = "".join(span["text"] for span in line["spans"]).strip()

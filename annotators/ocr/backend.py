@@ -142,14 +142,16 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
     but perhaps one (right-aligned page numbers under a "CONTENTS" head, line numbers), or a single
     row beside several (a running head's middle part) joins the column on its left, so "Intro .... 1"
     reads as one row. A table whose real columns are separated by wide gutters is still read column
-    by column.
+    by column. A column of numbers ends its column even when the gutter after it is narrower than a line
+    (a two-column index, its page numbers right-aligned: "tube .... 136, 154 | W"), so the numbers join
+    their entries rather than the column to their right.
     """
     if len(lines) <= 1:
         return list(lines)
     bounds = [_bounds(line.box) for line in lines]
     height = float(np.median([b[3] - b[1] for b in bounds])) or 1.0
     several_rows = not _one_row(range(len(lines)), bounds, height)
-    columns = _merge_slivers(_split(bounds, 0, height), lines, bounds,
+    columns = _merge_slivers(_column_groups(bounds, lines, height), lines, bounds,
                              _char_width(lines, bounds, height), height if several_rows else 0.0)
     if len(columns) > 1:
         return [line for c in columns for line in reading_order([lines[i] for i in c])]
@@ -163,6 +165,30 @@ def reading_order(lines: list[OcrLine]) -> list[OcrLine]:
 MIN_COLUMN_CHARS = 4  # a column narrower than this many characters is a sliver (page numbers), not a column
 _NUMBER_LIKE = re.compile(r"[\d\W_]+|[ivxlcdm]+|[IVXLCDM]+")  # 12, (3), 4.2.1, .11, xiv, IV
 Bounds = list[tuple[float, float, float, float]]
+
+
+NUMBER_GUTTER = 0.5  # after a column of numbers, a gutter this many line heights wide (not one) splits
+
+
+def _column_groups(bounds: Bounds, lines: list[OcrLine], height: float) -> list[list[int]]:
+    """Groups of lines (left to right) between vertical gutters at least a line tall, or at least
+    `NUMBER_GUTTER` of one after a group of number-like lines."""
+    out: list[list[int]] = []
+    for group in _split(bounds, 0, NUMBER_GUTTER * height):
+        if out:
+            prev = out[-1]
+            gap = min(bounds[i][0] for i in group) - max(bounds[i][2] for i in prev)
+            if gap < height and not _numbers(prev, lines):
+                out[-1] = prev + group
+                continue
+        out.append(group)
+    return out
+
+
+def _numbers(group: list[int], lines: list[OcrLine]) -> bool:
+    """Whether a group's lines are number-like, all but perhaps one (page numbers, line numbers)."""
+    numbers = sum(bool(_NUMBER_LIKE.fullmatch(lines[i].text.strip())) for i in group)
+    return numbers >= max(1, len(group) - 1)
 
 
 def _char_width(lines: list[OcrLine], bounds: Bounds, height: float) -> float:
@@ -183,8 +209,7 @@ def _is_sliver(group: list[int], lines: list[OcrLine], bounds: Bounds, char_widt
     """A group of lines that is not a column of its own: a few characters wide, number-like lines but at
     most one, or (`row_height` > 0: the band has several rows) a single row."""
     width = max(bounds[i][2] for i in group) - min(bounds[i][0] for i in group)
-    numbers = sum(bool(_NUMBER_LIKE.fullmatch(lines[i].text.strip())) for i in group)
-    return (width < MIN_COLUMN_CHARS * char_width or numbers >= max(1, len(group) - 1)
+    return (width < MIN_COLUMN_CHARS * char_width or _numbers(group, lines)
             or (row_height > 0 and _one_row(group, bounds, row_height)))
 
 

@@ -1,9 +1,10 @@
 """The OCR stage: every image-bearing sample gets its text lines, boxes and confidence.
 
 `ocr.policy` says where OCR runs. auto (the default): a sample that arrives with exact lines (a PDF
-page's text layer, `meta.ocr_source = "text_layer"`) keeps them and is not read; everything else with
-an image is (scans, pages whose layer failed its check or its document's audit, raster figures,
-screenshots, dataset images), in the chain of task stages. all: every image is read, by a pool of
+page's text layer, `meta.ocr_source = "text_layer"`; a web screenshot's DOM lines, "dom") keeps them and
+is not read; everything else with an image is (scans, pages whose layer failed its check or its
+document's audit, screenshots whose DOM lines failed theirs, raster figures, dataset images), in the
+chain of task stages. all: every image is read, by a pool of
 actors. Fills `ocr` (lines in reading order), `ocr_text` (the lines joined), `quality.ocr_conf` (mean
 line confidence; 0 when nothing was read) and `quality.ocr_cer` (OCR against the text layer, or the
 audit's). A PDF page whose text layer is missing or unusable takes its `text` from OCR, flagged in
@@ -62,6 +63,7 @@ class OcrStage(Stage):
     def __init__(self, config: OcrConfig | None = None):
         self.config = config or OcrConfig()
         self.backend: OcrBackend | None = None
+        self._loaded = False
         if self.config.policy == "auto":
             self.resources = self.AUTO_RESOURCES
 
@@ -73,8 +75,20 @@ class OcrStage(Stage):
         return make_backend(self.config, threads=max(1, int(self.resources.num_cpus)))
 
     def setup(self) -> None:
+        """Make the backend; under policy auto its model loads when the first row needs reading (~3 s of
+        CPU per worker process for rapidocr), so a worker whose rows all carry text layers never loads it.
+        The driver's preflight has already checked that it loads."""
         self.backend = self._make_backend()
-        self.backend.load()
+        self._loaded = False
+        if self.config.policy != "auto":
+            self.loaded()
+
+    def loaded(self) -> OcrBackend:
+        """The backend, its model loaded (once)."""
+        if not self._loaded:
+            self.backend.load()
+            self._loaded = True
+        return self.backend
 
     def preflight(self) -> None:
         """Load the model once on the driver, so a missing model stops the run before any work."""
@@ -85,6 +99,7 @@ class OcrStage(Stage):
         crop, a screenshot); otherwise (a scan) it may lie sideways or upside down, and its orientation is
         found once for the page (`read_any_orientation`), never by the backend's per-line classifier."""
         image = decode_rgb(data)
+        self.loaded()
         if upright:
             return reading_order(self.backend.read(image, upright=True))
         return self.read_any_orientation(image)

@@ -50,6 +50,7 @@ from typing import Any
 import pymupdf
 
 from filters.textkit import CJK_LETTER, CJK_UNSPACED
+from pipelines import images
 from sources.chart.classify import chart_kind, classify_figure, is_table, vector_features, visible
 
 __all__ = ["FigureRegion", "find_figures", "crop", "classify_figure", "chart_kind", "caption_label", "page_box"]
@@ -124,7 +125,9 @@ def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int =
 
     A rotated page is cropped as it is displayed (the region turned with the page)."""
     pix = page.get_pixmap(clip=crop_clip(page, bbox), dpi=dpi, alpha=False)
-    return pix.tobytes("png"), pix.width, pix.height
+    data = images.pixmap_png(pix)
+    images.remember_pixmap(data, pix)  # the chain's image stages (filters, dedup) then never decode it
+    return data, pix.width, pix.height
 
 
 # -- page text ----------------------------------------------------------------------------------------
@@ -156,14 +159,21 @@ def _join(parts: list[str]) -> str:
     return re.sub(r"\s+", " ", out).strip()
 
 
-def _text_blocks(page: pymupdf.Page) -> list[_Block]:
-    """The page's text blocks, each split into side-by-side parts where MuPDF joined lines from two
-    columns (short captions at the same height in two columns come back as one block), with a bare
-    caption label ("Figure 1:" set apart by a wide justified space) joined to the words after it."""
+# The text extraction figures are found in: TEXTFLAGS_DICT without images, which is TEXTFLAGS_TEXT, so one
+# `get_text("dict")` serves the figures and the text layer's lines.
+TEXT_FLAGS = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
+
+
+def _text_blocks(page: pymupdf.Page, found: dict[str, Any] | None = None) -> list[_Block]:
+    """The page's text blocks (`found`: its `get_text("dict")` with `TEXT_FLAGS` when already made),
+    each split into side-by-side parts where MuPDF joined lines from two columns (short captions at the
+    same height in two columns come back as one block), with a bare caption label ("Figure 1:" set apart
+    by a wide justified space) joined to the words after it."""
     parts = []
-    flags = pymupdf.TEXTFLAGS_DICT & ~pymupdf.TEXT_PRESERVE_IMAGES
     upright: set[int] = set()  # parts set sideways (a turned figure's caption), by id
-    for b in page.get_text("dict", flags=flags)["blocks"]:
+    if found is None:
+        found = page.get_text("dict", flags=TEXT_FLAGS)
+    for b in found["blocks"]:
         raw = [ln for ln in b.get("lines", []) if "".join(s["text"] for s in ln["spans"]).strip()]
         lines = [(pymupdf.Rect(ln["bbox"]), "".join(s["text"] for s in ln["spans"])) for ln in raw]
         if raw and all(abs(ln["dir"][0]) < 0.2 for ln in raw):
@@ -421,14 +431,15 @@ def _hug(rect: pymupdf.Rect, lines: list[_Line]) -> pymupdf.Rect:
 
 # -- finding ------------------------------------------------------------------------------------------
 
-def find_figures(page: pymupdf.Page, tables: bool = True) -> list[FigureRegion]:
+def find_figures(page: pymupdf.Page, tables: bool = True, text: dict[str, Any] | None = None) -> list[FigureRegion]:
     """Every figure on the page (raster images, vector line-art, or both) with its caption and inner text.
 
     Ruled tables come back only when captioned as tables (`is_table_caption`), and not at all with
     `tables=False`; a grid captioned as a figure (a mosaic plot, a panel layout) is a figure.
-    Regions are sorted top to bottom, then left to right.
+    Regions are sorted top to bottom, then left to right. `text`: the page's `get_text("dict")` with
+    `TEXT_FLAGS` when the caller has it already (one extraction shared with the text layer's lines).
     """
-    blocks = _text_blocks(page)
+    blocks = _text_blocks(page, text)
     free = [ln for b in blocks if not b.label and not b.prose for ln in b.lines]
     found: list[_Candidate] = []
     satellites: list[_Candidate] = []

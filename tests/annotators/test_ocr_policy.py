@@ -205,7 +205,7 @@ def test_auto_build_reads_born_digital_pages_from_the_layer_and_scans_by_ocr(tmp
     doc.save(tmp_path / "in" / "digital.pdf")
     scan_of(tmp_path / "in" / "digital.pdf", tmp_path / "in" / "scanned.pdf")
     cfg = Config().replace("run", inputs=(str(tmp_path / "in"),), filters=False).replace("dedup", enabled=False)
-    cfg = cfg.replace("pdf", figures=False, text_samples=False)
+    cfg = cfg.replace("pdf", figures=False, text_samples=False, documents=False)  # page rows only
     result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "out"))
     rows = {r["uri"] + r["locator"]: r for r in read_shards(tmp_path / "out").to_pylist()}
     assert result.stats["errors"] == 0 and len(rows) == 6

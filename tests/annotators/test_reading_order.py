@@ -101,3 +101,13 @@ def test_two_column_index_with_tight_boxes_and_gaps_between_rows_reads_each_colu
         right += [tight(b, 630, y), tight(str(i + 20), 1043, y, right=True)]
     # The head's page number stands over the right column's numbers, so it is read at that column's top.
     assert texts(right + left + head) == [ln.text for ln in [head[0], *left, head[1], *right]]
+
+
+def test_two_column_index_keeps_page_numbers_with_their_entries_across_a_narrow_gutter():
+    """A back-of-book index (Debian's asymptote manual, scanned): the left column's right-aligned page
+    numbers stand less than a line height from the right column's entries. Read as one column they
+    interleaved with the right column (CER 0.35 on that page); each number belongs to its entry's row."""
+    left = [("tube", "136, 154"), ("tutorial", "9"), ("type1cm", "42"), ("typedef", "31, 65"), ("U3D", "96")]
+    right = [("WebGL", "138"), ("whatever", "35"), ("Wheel", "128"), ("while", "24"), ("White", "135")]
+    lines = toc(left, left=80, right=360) + toc(right, left=360 + LINE - 4, right=700)
+    assert texts(lines[::-1]) == [t for entry in left + right for t in entry]

@@ -49,7 +49,7 @@ def test_bad_inputs_are_recorded_and_every_good_sample_is_kept(tmp_path, corpus,
     assert set(by_type) == set(bad_pdfs), errors
     for kind, path in bad_pdfs.items():
         err = by_type[kind]
-        assert err["uri"] == path.name and err["stage"] == "pdf/4"
+        assert err["uri"] == path.name and err["stage"] == "pdf/5"
         assert path.name in err["message"]
     assert output_ids(tmp_path / "out") == expected_ids(inputs)
     assert result.stats["errors"] == len(errors) == 6
@@ -75,7 +75,7 @@ def test_outputs_have_the_fixed_layout_and_a_manifest_that_checks_out(tmp_path, 
     # and each PDF is one interleaved document.
     assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6, "chart": 2, "figure": 1,
                                                              "document": 3}
-    assert manifest["versions"]["source"] == "pdf/4"
+    assert manifest["versions"]["source"] == "pdf/5"
 
 
 def test_hugging_face_datasets_reads_images_as_pil(tmp_path, corpus):
