@@ -69,7 +69,8 @@ def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
         assert label in out
     assert str((tmp_path / "out").resolve()) in out
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 15
+    assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 18
+    assert stats["kept_by_kind"]["document"] == 3  # each sample PDF is also one interleaved document
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".commits.jsonl", ".global", ".plan", ".signatures", "duplicates.parquet", "errors.parquet",
         "manifest.json", "report.html", "shards", "stats.json"]
