@@ -79,6 +79,7 @@ SIG_TYPE = pa.struct([
     ("image_shas", pa.list_(pa.binary())),
     ("image_phashes", pa.list_(pa.binary())),
     ("para_hashes", pa.list_(pa.binary())),
+    ("lang", pa.string()),  # the language filter's code: near-copies of text must share it
 ])
 STATS_COL = "_stats"  # per-stage counts of the batch (pipelines.stats), on one row of each batch, else null
 # What `.signatures/part-N.parquet` holds: one row per kept sample that has a signature.

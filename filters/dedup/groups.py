@@ -161,7 +161,14 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
         ok[near_img] = (dist <= config.max_phash_distance) & texts_agree(a[near_img], b[near_img])
     near_txt = method == NEAR_TEXT
     if near_txt.any():
-        ok[near_txt] = (mh[a[near_txt]] == mh[b[near_txt]]).mean(axis=1) >= config.text_threshold
+        ta, tb = a[near_txt], b[near_txt]
+        # A translation whose code listings and names stay in English can share 70% of its shingles with
+        # the original: texts the language filter put in two languages are two samples.
+        lang = np.array(sigs.column("lang").to_pylist() if "lang" in sigs.column_names else [None] * sigs.num_rows,
+                        dtype=object)
+        known = np.array([x not in (None, "", "und") for x in lang], dtype=bool)
+        one_lang = (lang[ta] == lang[tb]) | ~known[ta] | ~known[tb]
+        ok[near_txt] = ((mh[ta] == mh[tb]).mean(axis=1) >= config.text_threshold) & one_lang
     a, b, method = a[ok], b[ok], method[ok]
     parent = np.arange(sigs.num_rows)
 

@@ -57,7 +57,7 @@ class Signer:
     def signature(self, row: dict[str, Any]) -> dict[str, Any]:
         """One sample's fingerprints; fields that do not apply are null."""
         sig: dict[str, Any] = {"area": 0, "text_len": 0, "img_exact": None, "phash": None, "text_exact": None,
-                               "minhash": None}
+                               "minhash": None, "lang": row.get("lang")}
         if row.get("kind") == DOCUMENT_KIND:
             return self._document(row, sig)
         image = (row.get("image") or {}).get("bytes")

@@ -33,9 +33,11 @@ class Dedup(GlobalStage):
     """
 
     name = "dedup"
-    version = "3"  # 3: documents (per-image and per-paragraph hashes, boilerplate edits); 2: pixel digest sha256
+    # 4: near texts in two languages are not copies; 3: documents (per-image and per-paragraph hashes,
+    # boilerplate edits); 2: pixel digest sha256
+    version = "4"
     decisions_file = "duplicates.parquet"  # for audit: id, duplicate_of, method, source, and how it was dropped
-    reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep", "images")
+    reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep", "images", "lang")
     writes = (SIG_COL,)
     resources = Resources(batch_size=512)
     image_products = IMAGE_PRODUCTS  # computed at the one decode each image gets per batch

@@ -153,3 +153,16 @@ def test_one_figure_captioned_in_two_languages_is_two_samples_and_a_repeat_is_on
                       fig("zh", "图 3.1. Debian 与其它系统的共存"),
                       fig("en-again", "Figure 3.1. Coexistence of Debian with other systems")])
     assert set(decided) == {"en-again"} and decided["en-again"][0] == "en"
+
+
+def test_near_copies_of_text_in_two_languages_are_kept_both():
+    """A translated page that kept its English commands and names can share most shingles with the
+    original; the language filter put them in two languages, so both stay. The same pair in one language
+    is a near copy."""
+    base = " ".join(f"apt-get install package{i} then run dpkg --configure for service{i}." for i in range(30))
+    variant = base.replace("service29.", "service29, 然后重启。")
+    en = {**text_row("en", base), "lang": "en"}
+    zh = {**text_row("zh", variant), "lang": "zh"}
+    assert decide([en, zh]) == {}
+    same = {**text_row("en2", variant), "lang": "en"}
+    assert len(decide([en, same])) == 1
