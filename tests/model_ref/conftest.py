@@ -65,11 +65,13 @@ def rows(seed: int, n: int) -> list[dict]:
     return out
 
 
-def write_shards(folder: Path, counts: tuple[int, ...] = (96, 32)) -> Path:
+def write_shards(folder: Path, counts: tuple[int, ...] = (96, 32), extra=lambda part: [],
+                 row_group_size: int = 32) -> Path:
+    """Shards of `rows(part, n)` for each count (the last one is held out), after `extra(part)`'s rows."""
     (folder / "shards").mkdir(parents=True, exist_ok=True)
     for part, n in enumerate(counts):
-        table = to_table(rows(part, n), SAMPLE_SCHEMA)
-        pq.write_table(table, folder / "shards" / f"part-{part:05d}.parquet", row_group_size=32)
+        table = to_table(extra(part) + rows(part, n), SAMPLE_SCHEMA)
+        pq.write_table(table, folder / "shards" / f"part-{part:05d}.parquet", row_group_size=row_group_size)
     return folder
 
 

@@ -26,8 +26,8 @@ from model_ref.model import IGNORE, build_model
 from model_ref.schedule.stages import INTERLEAVED_SHARE, STAGES
 from model_ref.tokenizer import EOS_ID, IMAGE_ID, TextTokenizer
 from pipelines.documents import DocumentBuilder
-from pipelines.schema import DOCUMENT_KIND, SAMPLE_SCHEMA, sample_id, to_table
-from tests.model_ref.conftest import COLOURS, rows, sentence
+from pipelines.schema import DOCUMENT_KIND, sample_id
+from tests.model_ref.conftest import COLOURS, sentence, write_shards
 
 FAST = ["--batch-size", "4", "--workers", "0", "--eval-batches", "1"]
 SIZES = [(96, 64), (64, 150), (200, 120), (72, 72), (130, 90)]  # varied sizes and aspect ratios
@@ -62,13 +62,12 @@ def document(seed: int, i: int, images: int) -> dict:
 def write_mixed_shards(folder: Path) -> Path:
     """Two shards (the second held out) of documents with 2-5 images, one document with no image, and
     the existing kinds (text, pages with questions, text questions)."""
-    (folder / "shards").mkdir(parents=True)
-    for part, (n_docs, n_rows) in enumerate(((12, 48), (4, 16))):
-        docs = [document(part, i, 2 + i % 4) for i in range(n_docs)]
-        docs.append(document(part, 99, 0))  # a document whose images all went: text only
-        table = to_table(docs + rows(part, n_rows), SAMPLE_SCHEMA)
-        pq.write_table(table, folder / "shards" / f"part-{part:05d}.parquet", row_group_size=16)
-    return folder
+    def docs(part: int) -> list[dict]:
+        n_docs = (12, 4)[part]
+        # ... and a document whose images all went: text only
+        return [document(part, i, 2 + i % 4) for i in range(n_docs)] + [document(part, 99, 0)]
+
+    return write_shards(folder, (48, 16), extra=docs, row_group_size=16)
 
 
 @pytest.fixture(scope="module")
