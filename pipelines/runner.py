@@ -31,7 +31,7 @@ from pipelines.schema import (
     to_table,
 )
 from pipelines.shards import PLAN_DIR, ShardStore, remove_rows, write_part
-from pipelines.stage import GlobalStage, Source, Stage, Unit, failure, run_guarded
+from pipelines.stage import GlobalStage, Resources, Source, Stage, StageUnavailable, Unit, failure, run_guarded
 from pipelines.stats import attach, measure, tripped
 
 PIPELINE_VERSION = "vlforge/0.1.0"
@@ -127,6 +127,7 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         for stage in pipeline.stages:
             stage.preflight()
         cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
+        _check_gpus(pipeline)
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         for record in _execute(pipeline, todo, opts, skip_ids):
             store.commit(record)
@@ -304,6 +305,32 @@ def _remove_rows(out: str, write_rejects: bool, stage: GlobalStage, row: dict[st
     return {"shard": row["shard"], "result": json.dumps(result)}
 
 
+def _check_gpus(pipeline: Pipeline) -> None:
+    """A stage that asks for more GPUs per task than the cluster has would wait forever in Ray's queue
+    (Ray only warns that the task is infeasible); stop before any work instead."""
+    import ray
+
+    have = ray.cluster_resources().get("GPU", 0)
+    named = [("source", pipeline.source), *((s.name, s) for s in pipeline.stages)]
+    for name, stage in named:
+        want = stage.resources.num_gpus
+        if want and want > have:
+            raise StageUnavailable(f"[resources.{name}] num_gpus = {want:g}, but the Ray "
+                                   f"cluster has {have:g} GPUs; set num_gpus = 0, or run on a cluster with GPUs "
+                                   f"(--ray-address)")
+
+
+def _pool_size(r: Resources) -> int:
+    """Actors for a model stage: as many as the cluster's GPUs allow when it asks for GPUs, else its CPUs."""
+    import ray
+
+    if r.concurrency:
+        return r.concurrency
+    if r.num_gpus:
+        return max(1, int(ray.cluster_resources().get("GPU", 0) // r.num_gpus))
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
+
+
 def _segments(stages: list[Stage]) -> list[list[Stage] | Stage]:
     """Split stages into chains of plain task stages (lists) and the stages that need their own op
     (actor pools, GPUs, a task stage with its own `concurrency`)."""
@@ -345,8 +372,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
         # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs). Two batches in flight
         # per actor: the next one waits inside the actor instead of after a round trip to the driver
         # (Tesseract on pre-rendered pages, 1 actor: 1.58-1.66 -> 1.77-1.83 pages/s; 2 actors: +4-7%).
-        size = r.concurrency or max(1, int(ray.cluster_resources().get("CPU", 1) // max(r.num_cpus, 1e-9)))
-        pool = ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=2)
+        pool = ray.data.ActorPoolStrategy(size=_pool_size(r), max_tasks_in_flight_per_actor=2)
         actor = _named(_StageActor, stage.name)
         return ds.map_batches(actor, fn_constructor_args=(stage, scores), compute=pool, **common)
     chain = _named(_ChainTask, stage.name)

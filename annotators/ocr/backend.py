@@ -92,11 +92,20 @@ class BackendUnavailable(StageUnavailable):
 
 
 class OcrBackend(ABC):
-    name: str
+    """A text reader. `gpu`: the worker holds a GPU ([resources.ocr] num_gpus > 0) and the backend must
+    run on it; a backend without a GPU build (`gpu_build` empty), or whose installed build has no GPU
+    support, refuses in `load()` instead of quietly reading on the CPU while the GPU sits reserved."""
 
-    def __init__(self, config: OcrConfig, threads: int = 1):
+    name: str
+    gpu_build: str = ""  # what to install for the GPU build; empty: the backend runs on CPUs only
+
+    def __init__(self, config: OcrConfig, threads: int = 1, gpu: bool = False):
         self.config = config
         self.threads = threads  # CPU threads of one worker: [resources.ocr] num_cpus
+        self.gpu = gpu
+        if gpu and not self.gpu_build:
+            raise BackendUnavailable(f"the {self.name} OCR backend has no GPU build; set [resources.ocr] "
+                                     f"num_gpus = 0 or choose a backend that has one (rapidocr, paddleocr)")
 
     @abstractmethod
     def load(self) -> None:
@@ -115,15 +124,15 @@ class OcrBackend(ABC):
         return self.name
 
 
-def make_backend(config: OcrConfig, threads: int = 1) -> OcrBackend:
-    """The registered backend named by `config.backend` (not loaded yet)."""
+def make_backend(config: OcrConfig, threads: int = 1, gpu: bool = False) -> OcrBackend:
+    """The registered backend named by `config.backend` (not loaded yet), on the GPU when `gpu`."""
     from pipelines import registry
 
     entry = registry.entry("ocr", config.backend)
     if entry is None:
         raise ValueError(f"unknown OCR backend {config.backend!r} "
                          f"(choose from {', '.join(registry.ocr_backend_names())}, none)")
-    return entry.cls(config, threads)
+    return entry.cls(config, threads, gpu)
 
 
 def rect_box(x0: float, y0: float, x1: float, y1: float) -> tuple[float, ...]:

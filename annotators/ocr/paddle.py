@@ -177,6 +177,7 @@ def paddle_environment() -> Iterator[None]:
 @register_ocr_backend("paddleocr")
 class PaddleBackend(OcrBackend):
     name = "paddleocr"
+    gpu_build = "paddlepaddle-gpu (in place of paddlepaddle, matching the machine's CUDA)"
 
     def load(self) -> None:
         models = find_models(self.config.model_dir)
@@ -195,6 +196,8 @@ class PaddleBackend(OcrBackend):
                                          "scripts/setup.sh or pip install 'vlforge[paddle]'") from None
             for name in ("paddlex", "paddleocr", "paddle"):  # PaddleX logs each model it creates at INFO
                 logging.getLogger(name).setLevel(logging.ERROR)
+            if self.gpu:
+                self._require_cuda()
             staged = {role: stage_model(role, folder, models.char_dict, Path(staging))
                       for role, folder in models.dirs.items()}
             self._has_cls = "cls" in staged
@@ -210,11 +213,24 @@ class PaddleBackend(OcrBackend):
             # holds everything it needs once built: the staged folder goes with the `with`.
             self._engine = PaddleOCR(
                 **args, use_doc_orientation_classify=False, use_doc_unwarping=False,
-                use_textline_orientation=self._has_cls, text_rec_score_thresh=self.config.min_score, device="cpu",
-                engine="paddle_static",
-                engine_config={"run_mode": "mkldnn", "cpu_threads": self.threads, "enable_new_ir": False})
+                use_textline_orientation=self._has_cls, text_rec_score_thresh=self.config.min_score,
+                device="gpu:0" if self.gpu else "cpu", engine="paddle_static", engine_config=self._engine_config())
             self._engine.predict(np.full((32, 32, 3), 255, np.uint8))  # starts OpenMP while the limit is hidden
         self._models = "+".join(models.dirs[role].name for role in ROLES if role in models.dirs)
+
+    def _engine_config(self) -> dict[str, Any]:
+        if self.gpu:  # Ray sets CUDA_VISIBLE_DEVICES to this worker's GPU, so it is gpu:0
+            return {"run_mode": "paddle", "cpu_threads": self.threads, "enable_new_ir": False}
+        return {"run_mode": "mkldnn", "cpu_threads": self.threads, "enable_new_ir": False}
+
+    def _require_cuda(self) -> None:
+        import paddle
+
+        if not paddle.device.is_compiled_with_cuda() or paddle.device.cuda.device_count() < 1:
+            raise BackendUnavailable(
+                f"[resources.ocr] num_gpus > 0 asks paddleocr to read on a GPU, but this paddlepaddle "
+                f"({paddle.__version__}) {'sees no GPU' if paddle.device.is_compiled_with_cuda() else 'has no CUDA'}; "
+                f"install {self.gpu_build}, or set num_gpus = 0")
 
     def read(self, image: np.ndarray, upright: bool = True) -> list[OcrLine]:
         """Lines of an RGB image; the direction classifier runs only when the image may be rotated."""

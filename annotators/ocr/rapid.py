@@ -15,6 +15,7 @@ from pipelines.registry import register_ocr_backend
 @register_ocr_backend("rapidocr")
 class RapidBackend(OcrBackend):
     name = "rapidocr"
+    gpu_build = "onnxruntime-gpu (in place of onnxruntime, matching the machine's CUDA)"
 
     def load(self) -> None:
         try:
@@ -23,12 +24,28 @@ class RapidBackend(OcrBackend):
             raise BackendUnavailable(f"the rapidocr backend needs the rapidocr package ({e}); "
                                      f"run scripts/setup.sh or pip install rapidocr onnxruntime") from None
         threads = self.threads
-        self._engine = RapidOCR(params={
+        params = {
             "Global.log_level": "error",
             "Global.text_score": self.config.min_score,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        })
+        }
+        if self.gpu:
+            # RapidOCR itself only warns and reads on the CPU when CUDA is missing; refuse instead.
+            self._require_cuda()
+            # Ray sets CUDA_VISIBLE_DEVICES to the GPU it gave this worker, so that GPU is device 0.
+            params |= {"EngineConfig.onnxruntime.use_cuda": True, "EngineConfig.onnxruntime.cuda_ep_cfg.device_id": 0}
+        self._engine = RapidOCR(params=params)
+
+    def _require_cuda(self) -> None:
+        import onnxruntime
+
+        providers = onnxruntime.get_available_providers()
+        if "CUDAExecutionProvider" not in providers or onnxruntime.get_device() != "GPU":
+            raise BackendUnavailable(
+                f"[resources.ocr] num_gpus > 0 asks rapidocr to read on a GPU, but this onnxruntime "
+                f"({onnxruntime.__version__}, providers {', '.join(providers)}) has no CUDA; install "
+                f"{self.gpu_build}, or set num_gpus = 0")
 
     def read(self, image: np.ndarray, upright: bool = True) -> list[OcrLine]:
         # Always pass use_cls: RapidOCR keeps a per-call setting for the calls that follow.

@@ -71,8 +71,9 @@ class OcrStage(Stage):
     def enabled(cls, settings: OcrConfig) -> bool:
         return settings.runs
 
-    def _make_backend(self) -> OcrBackend:
-        return make_backend(self.config, threads=max(1, int(self.resources.num_cpus)))
+    def _make_backend(self, gpu: bool | None = None) -> OcrBackend:
+        gpu = self.resources.num_gpus > 0 if gpu is None else gpu
+        return make_backend(self.config, threads=max(1, int(self.resources.num_cpus)), gpu=gpu)
 
     def setup(self) -> None:
         """Make the backend; under policy auto its model loads when the first row needs reading (~3 s of
@@ -91,8 +92,11 @@ class OcrStage(Stage):
         return self.backend
 
     def preflight(self) -> None:
-        """Load the model once on the driver, so a missing model stops the run before any work."""
-        self._make_backend().load()
+        """Load the model once on the driver, so a missing model stops the run before any work. On the CPU:
+        the driver may have no GPU (a cluster's head); a worker given a GPU checks its GPU build in setup.
+        A backend with no GPU build at all is refused here, by its constructor."""
+        self._make_backend(gpu=self.resources.num_gpus > 0)
+        self._make_backend(gpu=False).load()
 
     def read(self, data: bytes, upright: bool = True) -> list[OcrLine]:
         """The lines of an encoded image in reading order. `upright`: the image is a render (a PDF page, a
