@@ -29,6 +29,14 @@ class RapidBackend(OcrBackend):
             "Global.text_score": self.config.min_score,
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            # Detection reads the image at its own size. RapidOCR's default (limit_type "min", 736) scales
+            # every image up until its short side is 736 px: a 856 x 153 figure crop became 4118 x 736 and took
+            # 5.4 s. On the 73 figure and chart crops of six real manuals, no upscaling read raster crops
+            # 7.5x faster (0.21 vs 1.57 s each) and found more lines (45 vs 29), and vector crops, whose
+            # text layer is known, read as well (CER 0.515 vs 0.523). Rendered pages and scans, whose
+            # short side is over 736 px, were never scaled, so they read exactly as before.
+            "Det.limit_type": "min",
+            "Det.limit_side_len": 32,
         }
         if self.gpu:
             # RapidOCR itself only warns and reads on the CPU when CUDA is missing; refuse instead.
