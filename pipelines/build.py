@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except StageFailed as e:
+        write_card(opts.out, argv)  # the output is written (its errors can be read): it is still a dataset
         print(f"error: {e}", file=sys.stderr)
         return 1
     from taxonomy.tree import load_taxonomy
@@ -166,7 +167,25 @@ def main(argv: list[str] | None = None) -> int:
         from pipelines.report import build_report
 
         print(f"report: {build_report(opts.out).resolve()}  (python -m pipelines.report {opts.out} --open)")
+    write_card(opts.out, argv)
     return 0
+
+
+def write_card(out: Any, argv: list[str] | None) -> None:
+    """OUT/README.md: the dataset card that makes the folder a Hugging Face dataset repo (pipelines/card.py),
+    with the command as typed. The samples are written by now, so a card that fails is a warning."""
+    import shlex
+
+    from pipelines import card
+
+    command = shlex.join(["python", "-m", "pipelines.build", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        path = card.write_card(out, command)
+    except Exception as e:
+        print(f"warning: no dataset card written ({type(e).__name__}: {e})", file=sys.stderr)
+        return
+    print(f"card: {path.resolve()}  (datasets.load_dataset({str(out)!r}))" if path else
+          f"card: {out}/{card.CARD} is not a vlforge card: left as it is")
 
 
 def _columns(current: Any, pairs: list[str]) -> Any:

@@ -72,7 +72,7 @@ def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):
     assert stats["inputs"] == 3 and stats["items"] == 6 and stats["kept"] == 18
     assert stats["kept_by_kind"]["document"] == 3  # each sample PDF is also one interleaved document
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".commits.jsonl", ".global", ".plan", ".signatures", "duplicates.parquet", "errors.parquet",
+        ".commits.jsonl", ".global", ".plan", ".signatures", "README.md", "duplicates.parquet", "errors.parquet",
         "manifest.json", "report.html", "shards", "stats.json"]
     assert f"report: {(tmp_path / 'out' / 'report.html').resolve()}" in out
 
