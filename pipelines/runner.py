@@ -154,6 +154,12 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     if broken:
         raise StageFailed(f"{'; '.join(broken)} (more than run.max_error_share = {opts.max_error_share}); see "
                           f"{opts.out / 'errors.parquet'}")
+    source = stats.get("stages", {}).get("source", {})
+    if source.get("errors") and not source.get("rows_out"):
+        # Bad inputs are expected and never stop a run, but when every row the source read is an error
+        # the run made nothing: that is a wrong setting (a column map), not a bad input, and exits non-zero.
+        raise StageFailed(f"source failed on every one of its {source['errors']} rows and produced no sample; "
+                          f"see {opts.out / 'errors.parquet'}")
     return result
 
 

@@ -9,10 +9,17 @@ real-user style requests) reads the sample's text, caption or OCR text and propo
 would ask about such content (a page of equations: mathematics; a map: professional charts). Its
 scores are calibrated probabilities on requests; on document text they are a weaker signal, so a
 threshold (`min_score`) drops weak tags.
+
+A text sample has no image, so the classifier's image use cases do not apply to it: it proposed
+`analysis.data_chart` for plain documentation prose ("Return the hour, as an int from 0 through
+23") because its training requests about charts are full of numbers and ranges. Text samples keep
+only the proposals a text can serve: no transcription, description, grounding or image-to-code or
+-text, and chart analysis only when the text holds a table of numbers (`holds_table`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +40,34 @@ def _text(row: dict[str, Any]) -> str:
     from the classifier reading that text alone: no ground-truth rule applies to it)."""
     text = row.get("text") or ""
     return (plain_text(text) if row.get("kind") == DOCUMENT_KIND else text).strip()
+
+
+# Use cases of the image itself, never proposed for a sample without one; charts: unless it holds a table.
+NEEDS_IMAGE = ("recognition.", "conversion.image_to_", "analysis.professional_image", "multi_image_analysis.")
+CHART_TAGS = ("analysis.data_chart", "analysis.professional_chart")
+_CELL_SPLIT = re.compile(r"\s*[,;\t|]\s*|\s{2,}")
+_NUMBER = re.compile(r"[-+(]?[$€£¥]?\d[\d,.]*%?\)?")
+
+
+def holds_table(text: str, min_rows: int = 3) -> bool:
+    """Whether a text carries chart data: `min_rows` lines or more that split into the same number (3 or
+    more) of cells, at least half of them numbers (CSV, TSV, a Markdown or space-aligned table)."""
+    widths: dict[int, int] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in _CELL_SPLIT.split(line.strip().strip("|")) if c.strip()]
+        if len(cells) >= 3 and sum(bool(_NUMBER.fullmatch(c)) for c in cells) * 2 >= len(cells):
+            widths[len(cells)] = widths.get(len(cells), 0) + 1
+    return max(widths.values(), default=0) >= min_rows
+
+
+def text_can_serve(row: dict[str, Any], sub: str) -> bool:
+    """Whether a proposed use case fits a sample: any for one with an image (or a document, whose images
+    are in `images`); for a text sample, none of the image's own, and charts only over table data."""
+    if has_image(row) or row.get("kind") == DOCUMENT_KIND:
+        return True
+    if sub.startswith(NEEDS_IMAGE):
+        return False
+    return sub not in CHART_TAGS or bool(row.get("table")) or holds_table(_text(row))
 
 
 # (subcategory id, does the sample's own ground truth support it?) - in the order tags are listed.
@@ -63,7 +98,7 @@ class Tagger(ShipsModel, Stage):
     """Writes `tags` (subcategory ids) and `tag_scores` for every sample."""
 
     name = "tagger"
-    version = "1"
+    version = "2"  # 2: text samples get no image use cases, and chart tags only over table data
     reads = ("kind", "image", "text", "ocr_text", "html", "code", "table", "keep")
     writes = ("tags", "tag_scores")
     resources = Resources(batch_size=512)
@@ -96,7 +131,8 @@ class Tagger(ShipsModel, Stage):
     def tag(self, row: dict[str, Any], proposed: list[tuple[str, float]]) -> tuple[list[str], list[float]]:
         """Ground-truth tags (score 1.0) first, then the classifier's proposals above `min_score`."""
         facts = [sub for sub, supported in RULES if supported(row)]
-        extra = [(sub, p) for sub, p in proposed if p >= self.config.min_score and sub not in facts]
+        extra = [(sub, p) for sub, p in proposed
+                 if p >= self.config.min_score and sub not in facts and text_can_serve(row, sub)]
         room = max(0, self.config.max_tags - len(facts))
         chosen = [(sub, 1.0) for sub in facts] + extra[:room]
         return [sub for sub, _ in chosen], [round(p, 4) for _, p in chosen]

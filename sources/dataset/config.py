@@ -13,15 +13,17 @@ FORMATS = ("auto", "parquet", "jsonl", "json", "hf")
 class ColumnMap:
     """Which column of the data fills which sample field.
 
-    `image` names the image column ("" for text-only data). Every other field left unset reads the
-    column of its own name when the data has one (`messages` also reads `conversations`, LLaVA's
-    name), and is left empty otherwise; "" never reads a column; a column named here must exist,
-    or the row (or, for Parquet and Hugging Face data, the whole input) is an error.
+    Every field left unset (`image` included) reads the column of its own name when the data has one
+    (`messages` also reads `conversations`, LLaVA's name), and is left empty otherwise; "" never reads a
+    column; a column named here must exist, or the row (or, for Parquet and Hugging Face data, the whole
+    input) is an error.
     `question` and `answer` become one user/assistant pair in `messages`; `messages` takes a list of
     `{role, content}` or `{from, value}` turns; `id` is the dataset's own id, kept in `meta.source_id`.
+    A row with no image (text-only data, or an empty cell in an image column nobody named) is a `text`
+    sample; an empty cell in an image column named here is an error.
     """
 
-    image: str = "image"
+    image: str | None = None
     text: str | None = None
     question: str | None = None
     answer: str | None = None

@@ -90,8 +90,9 @@ def to_sample(raw: Mapping[str, Any], *, fields_: Fields, cfg: DatasetConfig, ur
         return raw.get(col) if col else None
 
     data, image_path, width, height = None, None, None, None
-    if cfg.columns.image:
-        data, image_path = load_image(value("image"), cfg.columns.image, base, cfg.image_root)
+    image_col = fields_.column("image", raw)
+    if image_col and (cfg.columns.image or raw.get(image_col) not in (None, "")):
+        data, image_path = load_image(raw.get(image_col), image_col, base, cfg.image_root)
         width, height = image_size(data)
     text = first_text(value("text"))
     turns = to_messages(value("messages")) or qa_turns(value("question"), value("answer"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from filters.agreement import AgreementFilter
 from filters.pii import PiiScrubber
-from filters.text import TextFilter, TextFilterConfig, garbled_frac
+from filters.text import DUP_NGRAMS, TOP_NGRAMS, TextFilter, TextFilterConfig, garbled_frac, ngram_repetition
 from pipelines.schema import to_table
 
 PROSE = ("The river rose slowly through the night, and by morning the lower fields were under water. Farmers "
@@ -44,6 +47,66 @@ def test_well_formed_prose_passes_every_rule():
 def test_each_gopher_rule_fails_the_text_built_to_break_it(text, reason):
     out = judge(text, lang="en")
     assert out["keep"] is False and out["drop_reason"] == f"text_filter:{reason}", out["quality"]
+
+
+def test_duplicate_ngrams_do_not_count_the_first_occurrence():
+    """Gopher's duplicate n-gram fraction: 'a b c d e' said twice is one repeat of 5 characters (not 10),
+    over the 21 characters of the text; no 6-gram repeats."""
+    top, dup = ngram_repetition([["a", "b", "c", "d", "e", "a", "b", "c", "d", "e", "x"]], [21])
+    assert dup[0, DUP_NGRAMS.index(5)] == pytest.approx(5 / 21)
+    assert dup[0, DUP_NGRAMS.index(6)] == 0
+    # Overlapping repeats are counted once: 'a a a a a a a' (7 tokens) repeats its 5-gram twice, covering
+    # tokens 1..6: 6 characters of 13.
+    _, dup = ngram_repetition([["a"] * 7], [13])
+    assert dup[0, DUP_NGRAMS.index(5)] == pytest.approx(6 / 13)
+
+
+def test_top_ngram_is_its_characters_times_its_count_and_only_when_repeated():
+    """'the cat' (7 characters with its space) three times in 'the cat the cat the cat sat' (27)."""
+    top, _ = ngram_repetition([["the", "cat", "the", "cat", "the", "cat", "sat"]], [27])
+    assert top[0, TOP_NGRAMS.index(2)] == pytest.approx(21 / 27)
+    assert top[0, TOP_NGRAMS.index(3)] == pytest.approx(2 * len("the cat the") / 27)
+    top, _ = ngram_repetition([["no", "phrase", "here", "repeats"]], [23])
+    assert not top.any()
+
+
+def _reference(tokens: list[str], n: int) -> tuple[int, int]:
+    """(top n-gram characters, duplicate n-gram characters) the slow, obvious way."""
+    grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    counts = Counter(grams)
+    top = max((c * (sum(map(len, g)) + n - 1) for g, c in counts.items() if c > 1), default=0)
+    seen, covered = set(), [False] * len(tokens)
+    for i, g in enumerate(grams):
+        if g in seen:
+            covered[i:i + n] = [True] * n
+        seen.add(g)
+    return top, sum(len(t) for t, c in zip(tokens, covered, strict=True) if c)
+
+
+def test_batched_ngram_scores_equal_the_per_text_definition_and_never_mix_texts():
+    rng = random.Random(5)
+    vocab = ["data", "the", "filter", "of", "a", "page", "x"]
+    texts = [[rng.choice(vocab[:k]) for _ in range(rng.randint(0, 40))] for k in (2, 3, 7, 7, 5, 2, 7)]
+    texts.append(list(texts[2]))  # a copy of another text in the batch: its repeats are its own
+    chars = [len(" ".join(t)) for t in texts]
+    top, dup = ngram_repetition(texts, chars)
+    for i, tokens in enumerate(texts):
+        for n in TOP_NGRAMS:
+            assert top[i, TOP_NGRAMS.index(n)] == pytest.approx(min(1.0, _reference(tokens, n)[0] / max(chars[i], 1)))
+        for n in DUP_NGRAMS:
+            assert dup[i, DUP_NGRAMS.index(n)] == pytest.approx(_reference(tokens, n)[1] / max(chars[i], 1))
+
+
+def test_at_most_two_percent_of_real_documentation_prose_is_dropped():
+    """300 passages of Python's documentation (tests/filters/data/README.md): clean prose, with the lists
+    and API notes documentation holds. Counting first occurrences and 5-grams only dropped 13.6% of such
+    prose; the Gopher rules as defined, from 100 words, drop under 2%."""
+    lines = (Path(__file__).parent / "data" / "python_doc_passages.jsonl").read_text().splitlines()
+    rows = [{"id": str(i), "kind": "text", "text": json.loads(line)["text"], "lang": "en", "keep": True}
+            for i, line in enumerate(lines)]
+    out = TextFilter().process(to_table(rows)).to_pylist()
+    dropped = [r["drop_reason"] for r in out if r["keep"] is False]
+    assert len(rows) == 300 and len(dropped) / len(rows) <= 0.02, Counter(dropped)
 
 
 def test_chinese_text_is_judged_by_characters_not_words():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from pipelines.config import Config
 from pipelines.recipes import build_pipeline
-from pipelines.runner import RunOptions, run
+from pipelines.runner import RunOptions, StageFailed, run
 from pipelines.shards import read_shards
 from sources.dataset.config import ColumnMap, DatasetConfig
 from sources.dataset.source import DatasetSource
@@ -161,3 +162,39 @@ def test_a_dataset_build_keeps_every_good_row_and_records_every_bad_one(tmp_path
     assert all(e["source"] == "mixed" and e["message"] for e in errors)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["kept_by_source"] == {"mixed": 3} and stats["funnel"]["mixed"]["errors"] == 9
+
+
+def _prose(n: int) -> list[str]:
+    """Real documentation passages (tests/filters/data/README.md)."""
+    path = Path(__file__).parents[1] / "filters" / "data" / "python_doc_passages.jsonl"
+    return [json.loads(line)["text"] for line in path.read_text().splitlines()[:n]]
+
+
+def test_text_only_rows_are_text_samples_not_missing_image_errors(tmp_path):
+    data = tmp_path / "prose.jsonl"
+    lines = [json.dumps({"text": t}) for t in _prose(4)]
+    lines.append(json.dumps({"image": "", "text": "A row whose image cell is empty is text too."}))
+    data.write_text("\n".join(lines) + "\n")
+    rows = expand_all(DatasetSource(DatasetConfig()), [str(data)])
+    assert errors_of(rows) == {}
+    assert [r["kind"] for r in rows] == ["text"] * 5 and all(r["image"] is None for r in rows)
+    assert rows[0]["text"] == _prose(1)[0]
+    # An image column the user named stays required.
+    named = expand_all(DatasetSource(DatasetConfig(columns=ColumnMap(image="image"))), [str(data)])
+    assert {e["error_type"] for e in errors_of(named).values()} == {"MissingColumn", "MissingImage"}
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ray_session")
+def test_a_text_only_dataset_builds_and_a_run_where_every_row_fails_does_not_pass(tmp_path):
+    data = tmp_path / "prose.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in _prose(6)))
+    cfg = (Config().replace("run", source="dataset", inputs=(str(data),), filters=False)
+           .replace("ocr", backend="none").replace("dedup", enabled=False))
+    result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=tmp_path / "ok"))
+    shards = read_shards(tmp_path / "ok").to_pylist()
+    assert len(shards) == 6 and {r["kind"] for r in shards} == {"text"} and result.stats["errors"] == 0
+    wrong = cfg.replace("dataset", columns=ColumnMap(image="img"))  # a column this data does not have
+    with pytest.raises(StageFailed, match="source failed on every one of its 6 rows"):
+        run(build_pipeline(wrong), RunOptions.from_config(wrong, out=tmp_path / "bad"))
+    assert pq.read_table(tmp_path / "bad" / "errors.parquet").num_rows == 6  # the errors are still written

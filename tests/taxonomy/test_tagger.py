@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from pipelines.schema import to_table
 from taxonomy.instructions import IMAGE_TOKEN, InstructionBuilder, load_tasks
-from taxonomy.tagger import Tagger, TaggerConfig
+from taxonomy.tagger import CHART_TAGS, NEEDS_IMAGE, Tagger, TaggerConfig, holds_table
 from taxonomy.tree import load_taxonomy
 
 PNG = {"bytes": b"\x89PNG fake bytes: the tagger never decodes", "path": None}
@@ -107,3 +109,31 @@ def test_every_template_task_names_a_real_subcategory_and_a_sample_column():
 
     for task in load_tasks():
         assert task.tag in ids and task.answer in COLUMNS and task.requests["en"] and task.requests["zh"]
+
+
+def _prose() -> list[str]:
+    """Real documentation passages (tests/filters/data/README.md)."""
+    path = Path(__file__).parents[1] / "filters" / "data" / "python_doc_passages.jsonl"
+    return [json.loads(line)["text"] for line in path.read_text().splitlines()]
+
+
+def test_text_samples_of_real_prose_get_no_chart_or_image_use_cases(tagger):
+    """The classifier proposed analysis.data_chart for documentation prose full of numbers ("an int from 0
+    through 23"); a text sample has no image, and no chart unless its text holds table data."""
+    rows = [{"id": str(i), "kind": "text", "text": t, "keep": True} for i, t in enumerate(_prose())]
+    tags = [t for r in run(tagger, rows).values() for t in (r["tags"] or [])]
+    assert not [t for t in tags if t in CHART_TAGS or t.startswith(NEEDS_IMAGE)], Counter(tags)
+    # The same prose on a page image may still be a chart's or a transcription's.
+    page = run(tagger, [{"id": "p", "kind": "page", "image": PNG, "text": _prose()[0], "keep": True}])["p"]
+    assert page["tags"][0] == "recognition.ocr_transcription"
+
+
+def test_chart_data_in_a_text_is_told_from_prose_with_numbers():
+    assert holds_table("year,sales,profit\n2020,10.5,2\n2021,12,3.1\n2022,15,4")
+    assert holds_table("| region | 2022 | 2023 |\n|---|---|---|\n| north | 12% | 15% |\n| south | 9% | 8% |\n"
+                       "| east | 4% | 6% |")
+    assert holds_table("Q1    1,200    300\nQ2    1,450    320\nQ3    1,610    298")
+    # Of 300 documentation passages, only the flattened strftime table ("01, 02, …, 31" rows) reads as one.
+    assert sum(holds_table(t) for t in _prose()) <= 1
+    assert not holds_table("Return the hour, as an int from 0 through 23.\nReturn the minute, as an int from 0 "
+                           "through 59.\nReturn the second, as an int from 0 through 59.")
