@@ -71,6 +71,7 @@ SIG_TYPE = pa.struct([
     ("text_len", pa.int32()),  # characters of normalised text (the longer copy is kept)
     ("img_exact", pa.binary()),  # hash of the decoded pixels
     ("phash", pa.binary()),  # 256-bit perceptual hash
+    ("crop_phash", pa.binary()),  # 11 pHashes (content box, whole, 9 windows): copies with a border cut off
     ("text_exact", pa.binary()),  # hash of the normalised text (a key for text samples, a check for images)
     ("minhash", pa.binary()),  # MinHash of word shingles, uint32 values
     # Interleaved documents: one entry per image (sha256 of its bytes, its pHash) and per text paragraph
@@ -80,6 +81,9 @@ SIG_TYPE = pa.struct([
     ("image_phashes", pa.list_(pa.binary())),
     ("para_hashes", pa.list_(pa.binary())),
     ("lang", pa.string()),  # the language filter's code: near-copies of text must share it
+    ("shingles", pa.binary()),  # sorted uint32 hashes of the text's word shingles (bottom-k): exact near-dup checks
+    ("quality_prob", pa.float32()),  # the quality model's score, and the share of clean text (not boilerplate
+    ("clean_frac", pa.float32()),  # lines, not garbled): which copy of a duplicate group stays (dedup.keep)
 ])
 STATS_COL = "_stats"  # per-stage counts of the batch (pipelines.stats), on one row of each batch, else null
 # What `.signatures/part-N.parquet` holds: one row per kept sample that has a signature.

@@ -3,10 +3,16 @@
 Near-duplicates are found without comparing all pairs. Every signature is cut into bands and each
 band becomes a key; two samples that share a key are candidates. A 256-bit pHash cut into
 `max_phash_distance + 1` bands puts any two hashes within that distance in a shared band
-(pigeonhole), so image recall is exact; MinHash bands follow datasketch's optimal (b, r) for the
-Jaccard threshold. Candidates are verified on their full signatures, joined into groups
-(union-find), and in each group one copy is kept by a fixed rule: the largest image, then the
-longest text, then the smallest id, so every run on the same input keeps the same copy.
+(pigeonhole), so image recall is exact; the crop hashes (`filters.dedup.crops`: 11 pHashes a
+picture) are cut into 16-bit bands, a probabilistic net for copies with a border cut off.
+MinHash bands are chosen for recall (`text_bands`): a pair
+at the Jaccard threshold becomes a candidate with probability `LSH_RECALL`, because every candidate
+is then verified on its true Jaccard (the shingle hashes in the signatures), so a false candidate
+costs a set intersection, never a wrong merge. datasketch's optimal (b, r), which weighs false
+positives and negatives alike, finds a pair at 0.8 only 40% of the time with 128 permutations: the
+MinHash estimate was then the last word, and the recall of the old default. Verified pairs are
+joined into groups (union-find), and in each group one copy is kept by `dedup.keep`
+(`filters.dedup.keep`).
 
 Boilerplate in interleaved documents rides the same shuffle: each distinct image (by the sha256 of
 its bytes) and each distinct paragraph of a document is a key; a key held by more documents than its
@@ -22,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasketch.lsh import _optimal_param
 
+from filters.dedup import crops
 from filters.dedup.config import DedupConfig
+from filters.dedup.keep import keeper
 
 EXACT_IMAGE, EXACT_TEXT, NEAR_IMAGE, NEAR_TEXT, BOILER_IMAGE, BOILER_PHASH, BOILER_PARA = range(7)
 METHODS = ("exact_image", "exact_text", "near_image", "near_text",
@@ -40,6 +47,8 @@ DECISIONS_SCHEMA = pa.schema([("id", pa.string()), ("duplicate_of", pa.string())
                               ("target", pa.string()),  # an edit's image sha256 or paragraph hash (hex)
                               ("docs", pa.int64())])  # an edit's: how many documents hold that image/paragraph
 _FNV = np.uint64(0x100000001B3)
+LSH_RECALL = 0.99  # chance that a pair exactly at the threshold shares a band
+CROP_BANDS, CROP_SALT = 16, 1 << 12  # crop hash bands (16 bits each), salted apart from the pHash's
 
 
 def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
@@ -65,6 +74,8 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
             for band, idx in enumerate(np.array_split(np.arange(bits.shape[1]), config.max_phash_distance + 1)):
                 value = (bits[:, idx] << np.arange(len(idx), dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
                 parts.append((_fold(value[:, None], NEAR_IMAGE, band), rows[ok], NEAR_IMAGE))
+        if config.crop_images and "crop_phash" in sigs.column_names:
+            parts += _crop_keys(sigs.column("crop_phash"), rows)
     if config.near_texts:
         ok, all_mh = _bytes_matrix(sigs.column("minhash"), np.uint32)
         b, r = text_bands(config)
@@ -87,9 +98,34 @@ def band_keys(sigs: pa.Table, config: DedupConfig) -> pa.Table:
                      "method": np.concatenate([np.full(len(r), m, np.int8) for _, r, m in parts])}, schema=KEYS_SCHEMA)
 
 
+def _crop_keys(column: pa.ChunkedArray, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Keys of the crop hashes: each of a row's 11 pHashes cut into CROP_BANDS bands of 16 bits, salted by
+    band only, so any hash of one row meets any hash of another. Not a pigeonhole: a copy 40 bits away
+    still shares one of its 16 bands with probability 0.93 on a single hash pair (1 - (1 - (216/256)^16)^16),
+    and the content box and the 9 windows give it several pairs; 16-bit bands keep chance meetings rare."""
+    ok, mat = _bytes_matrix(column, np.uint16)
+    if not ok.any():
+        return []
+    words = mat.reshape(len(mat), crops.HASHES, CROP_BANDS)  # 16 uint16 per 256-bit hash
+    out = []
+    for band in range(CROP_BANDS):
+        values = words[:, :, band].astype(np.uint64)
+        keys = np.unique(np.stack([_fold(values.reshape(-1, 1), NEAR_IMAGE, CROP_SALT + band).view(np.int64),
+                                   np.repeat(rows[ok], crops.HASHES)]), axis=1)  # each (key, row) once
+        out.append((keys[0].view(np.uint64), keys[1], NEAR_IMAGE))
+    return out
+
+
 def text_bands(config: DedupConfig) -> tuple[int, int]:
-    """(bands, rows per band) that minimise false positives and negatives at the Jaccard threshold."""
-    return _optimal_param(config.text_threshold, config.num_perm, 0.5, 0.5)
+    """(bands, rows per band): the most rows per band (fewest false candidates) whose bands still catch a
+    pair at the threshold with probability LSH_RECALL (1 - (1 - t^r)^b); 128 permutations at 0.8 give
+    21 bands of 6 rows (0.998 at 0.8, 0.28 at 0.5)."""
+    t = config.text_threshold
+    for r in range(config.num_perm, 0, -1):
+        b = config.num_perm // r
+        if 1 - (1 - t ** r) ** b >= LSH_RECALL:
+            return b, r
+    return config.num_perm, 1
 
 
 def candidate_pairs(keys: pa.Table, config: DedupConfig) -> pa.Table:
@@ -154,11 +190,20 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
 
     exact_img = method == EXACT_IMAGE
     if exact_img.any():
-        ok[exact_img] = texts_agree(a[exact_img], b[exact_img])
+        agreeing = np.isin(np.array(sigs.column("kind").to_pylist(), dtype=object),
+                           np.array(config.image_text_agreement, dtype=object))
+        ia, ib = a[exact_img], b[exact_img]
+        ok[exact_img] = ~(agreeing[ia] | agreeing[ib]) | texts_agree(ia, ib)
     near_img = method == NEAR_IMAGE
     if near_img.any():
-        dist = np.unpackbits(phash[a[near_img]] ^ phash[b[near_img]], axis=1).sum(axis=1)
-        ok[near_img] = (dist <= config.max_phash_distance) & texts_agree(a[near_img], b[near_img])
+        ia, ib = a[near_img], b[near_img]
+        close = np.unpackbits(phash[ia] ^ phash[ib], axis=1).sum(axis=1) <= config.max_phash_distance
+        if config.crop_images and "crop_phash" in sigs.column_names:
+            crop_ok, crop = _bytes_matrix(sigs.column("crop_phash"), np.uint8, dense=True)
+            both = crop_ok[ia] & crop_ok[ib]
+            if both.any():
+                close[both] |= crops.distance(crop[ia[both]], crop[ib[both]]) <= config.max_crop_distance
+        ok[near_img] = close & texts_agree(ia, ib)
     near_txt = method == NEAR_TEXT
     if near_txt.any():
         ta, tb = a[near_txt], b[near_txt]
@@ -168,7 +213,8 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
                         dtype=object)
         known = np.array([x not in (None, "", "und") for x in lang], dtype=bool)
         one_lang = (lang[ta] == lang[tb]) | ~known[ta] | ~known[tb]
-        ok[near_txt] = ((mh[ta] == mh[tb]).mean(axis=1) >= config.text_threshold) & one_lang
+        ok[near_txt] = one_lang & (shingle_jaccard(sigs.column("shingles"), ta, tb, mh[ta], mh[tb],
+                                                   config.max_verify_shingles) >= config.text_threshold)
     a, b, method = a[ok], b[ok], method[ok]
     parent = np.arange(sigs.num_rows)
 
@@ -189,22 +235,48 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
     ids = sigs.column("id").to_pylist()
     area = sigs.column("area").to_numpy(zero_copy_only=False)
     text_len = sigs.column("text_len").to_numpy(zero_copy_only=False)
+    quality, clean = ((pc.fill_null(sigs.column(c), 1.0).to_numpy(zero_copy_only=False) if c in sigs.column_names
+                       else np.ones(sigs.num_rows)) for c in ("quality_prob", "clean_frac"))
     groups: dict[int, list[int]] = {}
     for r in how:
         groups.setdefault(find(r), []).append(r)
     out_id, out_of, out_how = [], [], []
     for members in groups.values():
-        keeper = min(members, key=lambda r: (-int(area[r]), -int(text_len[r]), ids[r]))
+        kept = keeper(members, config.keep, ids, area, text_len, quality, clean)
         for r in members:
-            if r != keeper:
+            if r != kept:
                 out_id.append(ids[r])
-                out_of.append(ids[keeper])
+                out_of.append(ids[kept])
                 out_how.append(METHODS[how[r]])
     sources = sigs.column("source").to_pylist()
     index = {i: n for n, i in enumerate(ids)}
     return pa.table({"id": out_id, "duplicate_of": out_of, "method": out_how,
                      "source": [sources[index[i]] for i in out_id], "action": ["drop"] * len(out_id),
                      "target": [None] * len(out_id), "docs": [None] * len(out_id)}, schema=DECISIONS_SCHEMA)
+
+
+def shingle_jaccard(shingles: pa.ChunkedArray, a: np.ndarray, b: np.ndarray, mh_a: np.ndarray,
+                    mh_b: np.ndarray, cap: int) -> np.ndarray:
+    """Each pair's Jaccard on the shingle hashes of its two texts: exact when both sets are whole, the
+    bottom-k estimate over the smaller sketch when one was cut at `max_verify_shingles`; the MinHash
+    estimate for signatures written before the hashes were carried."""
+    out = (mh_a == mh_b).mean(axis=1) if mh_a.shape[1] else np.zeros(len(a))
+    rows = np.unique(np.concatenate([a, b]))
+    values = shingles.take(pa.array(rows)).to_pylist()
+    sets = {int(r): np.frombuffer(v, np.uint32) for r, v in zip(rows.tolist(), values, strict=True) if v}
+    for i, (x, y) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        sx, sy = sets.get(x), sets.get(y)
+        if sx is None or sy is None:
+            continue
+        common = len(np.intersect1d(sx, sy, assume_unique=True))
+        if max(len(sx), len(sy)) < cap:
+            out[i] = common / (len(sx) + len(sy) - common)
+        else:  # a sketch: the k smallest hashes of the union, and how many of them both sets hold
+            k = min(len(sx), len(sy))
+            union = np.union1d(sx, sy)[:k]
+            both = np.isin(union, sx, assume_unique=True) & np.isin(union, sy, assume_unique=True)
+            out[i] = np.count_nonzero(both) / k
+    return out
 
 
 def _boilerplate(sigs: pa.Table, pairs: pa.Table, dropped: set[str], config: DedupConfig) -> pa.Table:

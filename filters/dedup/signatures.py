@@ -1,8 +1,11 @@
 """Dedup fingerprints, computed per sample as batches stream past.
 
 Each kept sample gets a compact signature in the `_sig` work column: a hash of its decoded pixels
-and its 256-bit perceptual hash (images), a hash of its normalised text and its MinHash (texts), and
-what decides which copy is kept (pixel area, text length). The shard writer stores signatures in
+and its 256-bit perceptual hash (images), a hash of its normalised text, its MinHash and the sorted
+32-bit hashes of its word shingles (texts: LSH finds candidates on the MinHash, the shingle hashes
+verify each candidate's true Jaccard), and what decides which copy is kept (pixel area, text length,
+`quality_prob`, `clean_frac`). The shingle hashes cost 4 bytes per word of text up to `max_verify_shingles` (a
+100-word passage: ~400 bytes beside the MinHash's 512). The shard writer stores signatures in
 `.signatures/` beside each part, so the global pass after the run reads a few hundred bytes per
 sample instead of re-decoding images. An interleaved document is fingerprinted as a text (without its
 `<image>` markers) plus one hash per image and per paragraph, for boilerplate removal. Both image
@@ -19,13 +22,18 @@ from typing import Any
 
 import numpy as np
 from datasketch import MinHash
+from datasketch.hashfunc import sha1_hash32
 
+from filters.dedup import crops
 from filters.dedup.config import DedupConfig
+from filters.dedup.keep import clean_frac
 from filters.textkit import CJK_LETTER, collapse_whitespace
 from pipelines import documents, images
 from pipelines.schema import DOCUMENT_KIND
 
-IMAGE_PRODUCTS = ("digest", "phash")  # what a signature reads of the pixels (see pipelines.images)
+# What a signature reads of the pixels (see pipelines.images); the crop hashes read the image filter's
+# grey thumbnail, so a chain with both decodes each image once.
+IMAGE_PRODUCTS = ("digest", "phash", images.grey_product(crops.SIDE))
 _TOKEN = re.compile(rf"{CJK_LETTER}|[^\W_]+")  # each CJK letter is a word
 
 
@@ -53,11 +61,14 @@ class Signer:
     def __init__(self, config: DedupConfig):
         self.config = config
         self._perm = MinHash(num_perm=config.num_perm, seed=1, scheme="affine32")
+        self._a, self._b = self._perm.permutations
 
     def signature(self, row: dict[str, Any]) -> dict[str, Any]:
         """One sample's fingerprints; fields that do not apply are null."""
-        sig: dict[str, Any] = {"area": 0, "text_len": 0, "img_exact": None, "phash": None, "text_exact": None,
-                               "minhash": None, "lang": row.get("lang")}
+        sig: dict[str, Any] = {"area": 0, "text_len": 0, "img_exact": None, "phash": None, "crop_phash": None,
+                               "text_exact": None,
+                               "minhash": None, "lang": row.get("lang"), "shingles": None,
+                               "quality_prob": (row.get("quality") or {}).get("quality_prob"), "clean_frac": None}
         if row.get("kind") == DOCUMENT_KIND:
             return self._document(row, sig)
         image = (row.get("image") or {}).get("bytes")
@@ -67,7 +78,10 @@ class Signer:
             sig["area"] = width * height
             sig["img_exact"] = view.digest()
             sig["phash"] = view.phash()
+            if self.config.crop_images:
+                sig["crop_phash"] = crops.crop_hashes(view.grey(crops.SIDE))
         self._text((row.get("text") or "").strip() or (row.get("ocr_text") or "").strip(), sig)
+        sig["clean_frac"] = clean_frac(row.get("text") or "")
         return sig
 
     def _document(self, row: dict[str, Any], sig: dict[str, Any]) -> dict[str, Any]:
@@ -75,12 +89,13 @@ class Signer:
         images as its area (the copy with the most is kept), and one hash per image and per paragraph."""
         text = row.get("text") or ""
         self._text(documents.plain_text(text), sig)
+        sig["clean_frac"] = clean_frac(documents.plain_text(text))
         shas, phashes = [], []
         for image in row.get("images") or []:
             data = (image or {}).get("bytes") or b""
             shas.append(hashlib.sha256(data).digest())
             try:
-                view = images.view(data, IMAGE_PRODUCTS)
+                view = images.view(data, IMAGE_PRODUCTS[:2])  # no crop hashes: boilerplate needs the pHash
                 width, height = view.size()
                 phashes.append(view.phash())
                 sig["area"] += width * height
@@ -97,9 +112,15 @@ class Signer:
         if norm:
             sig["text_exact"] = hashlib.blake2b(norm.encode(), digest_size=16).digest()
         if len(norm) >= self.config.min_text_chars:
-            sig["minhash"] = self._minhash(text).tobytes()
+            hashes = np.unique(np.fromiter((sha1_hash32(s) for s in shingles(text, self.config.shingle_size)),
+                                           np.uint32))
+            sig["minhash"] = self._minhash(hashes).tobytes()
+            sig["shingles"] = hashes[:self.config.max_verify_shingles].tobytes()  # the bottom-k when longer
 
-    def _minhash(self, text: str) -> np.ndarray:
-        m = MinHash(num_perm=self.config.num_perm, seed=1, permutations=self._perm.permutations, scheme="affine32")
-        m.update_batch(list(shingles(text, self.config.shingle_size)))
+    def _minhash(self, hashes: np.ndarray) -> np.ndarray:
+        """datasketch's affine32 MinHash of the shingle hashes (`MinHash.update_batch`, each shingle hashed
+        once for both the MinHash and the verification set)."""
+        m = MinHash(num_perm=self.config.num_perm, seed=1, permutations=self._perm.permutations, scheme="affine32",
+                    hashfunc=int)
+        m.update_batch(hashes.tolist())
         return m.hashvalues.astype(np.uint32)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pyarrow as pa
 import pymupdf
 import pytest
 
 from filters.dedup.config import DedupConfig
-from filters.dedup.groups import band_keys, candidate_pairs, resolve
+from filters.dedup.groups import band_keys, candidate_pairs, resolve, text_bands
+from filters.dedup.signatures import shingles
 from filters.dedup.stage import Dedup
 from pipelines.schema import SIG_COL, SIG_SCHEMA, to_table
+from pipelines.stage import ConfigError
 
 PARAGRAPH = ("The committee met on a wet Tuesday morning to review the harbour project. After a long discussion "
              "of costs, tides and the old sea wall, members agreed that the northern pier would be rebuilt first, "
@@ -69,7 +74,7 @@ def test_distinct_pages_of_one_document_are_not_duplicates(report, corpus):
 
 
 def test_a_lightly_edited_paragraph_is_a_near_duplicate_and_a_different_one_is_not():
-    edited = PARAGRAPH.replace("wet Tuesday", "rainy Tuesday").replace("monthly", "weekly")
+    edited = PARAGRAPH.replace("wet Tuesday", "rainy Tuesday")  # word 5-gram Jaccard 0.85
     other = ("Bees returned to the orchard in April, later than in any year the keepers can remember. Their "
              "hives had wintered well, yet the cold nights of March kept the foragers home until the plum trees "
              "were already past their best bloom, and the honey harvest is expected to be small.")
@@ -85,7 +90,7 @@ def test_a_lightly_edited_paragraph_is_a_near_duplicate_and_a_different_one_is_n
 def test_the_threshold_is_configurable():
     edited = " ".join(w if i % 9 else w.upper() + "s" for i, w in enumerate(PARAGRAPH.split()))
     rows = [text_row("t1", PARAGRAPH), text_row("t2", edited)]
-    # Every ninth word changed: the pair is ~0.5 similar. The longer text (the edited one) is kept.
+    # Every ninth word changed: the pair is ~0.31 similar on word 5-grams. The longer text (the edited one) is kept.
     assert decide(rows, DedupConfig(text_threshold=0.3)) == {"t1": ("t2", "near_text")}
     assert decide(rows, DedupConfig(text_threshold=0.95)) == {}
 
@@ -166,3 +171,85 @@ def test_near_copies_of_text_in_two_languages_are_kept_both():
     assert decide([en, zh]) == {}
     same = {**text_row("en2", variant), "lang": "en"}
     assert len(decide([en, same])) == 1
+
+
+def _doc_passages() -> list[str]:
+    """Real documentation prose (tests/filters/data/README.md), the passages of at least 120 words."""
+    lines = (Path(__file__).parent / "data" / "python_doc_passages.jsonl").read_text().splitlines()
+    return [t for t in (json.loads(line)["text"] for line in lines) if len(t.split()) >= 120]
+
+
+def _jaccard(a: str, b: str) -> float:
+    sa, sb = shingles(a, 5), shingles(b, 5)
+    return len(sa & sb) / len(sa | sb)
+
+
+def _cut_to(text: str, target: float) -> str:
+    """The longest head of the text whose word 5-gram Jaccard with the whole is at most `target`."""
+    words = text.split(" ")
+    m = len(words)
+    while m > 10 and _jaccard(text, " ".join(words[:m])) > target:
+        m -= 1
+    return " ".join(words[:m])
+
+
+def test_a_pair_at_true_jaccard_084_is_caught_and_one_at_07_is_not_merged_even_when_minhash_collides():
+    text = _doc_passages()[0]
+    near, far = _cut_to(text, 0.845), _cut_to(text, 0.70)
+    assert 0.83 <= _jaccard(text, near) <= 0.845 and 0.68 <= _jaccard(text, far) <= 0.70
+    assert decide([text_row("a", text), text_row("b", near)]) == {"b": ("a", "near_text")}
+    # The far pair, with b's MinHash made a's: every LSH band collides and the estimate says 1.0, but the
+    # shingle hashes say 0.7, under the 0.8 threshold.
+    stage = Dedup()
+    out = stage.process(to_table([text_row("a", text), text_row("c", far)])).to_pylist()
+    out[1][SIG_COL]["minhash"] = out[0][SIG_COL]["minhash"]
+    sigs = pa.Table.from_pylist([{"id": r["id"], "source": r["source"], "kind": r["kind"], **r[SIG_COL]}
+                                 for r in out], schema=SIG_SCHEMA)
+    sigs = sigs.append_column("row", pa.array(range(sigs.num_rows), pa.int64()))
+    pairs = stage.pairs(stage.keys(sigs))
+    assert pairs.num_rows == text_bands(DedupConfig())[0]  # a candidate in every band...
+    assert stage.resolve(sigs, pairs).num_rows == 0  # ...verified and rejected
+
+
+def test_the_text_bands_catch_a_pair_at_the_threshold_with_high_probability():
+    for threshold in (0.5, 0.7, 0.8, 0.9):
+        b, r = text_bands(DedupConfig(text_threshold=threshold))
+        assert b * r <= 128 and 1 - (1 - threshold ** r) ** b >= 0.99
+
+
+BOILERPLATE = ("Navigation\nindex | modules | next | previous |\n\n", "\n\n© Copyright 2001-2023, Python Software "
+               "Foundation.\nThis page is licensed under the Python Software Foundation License Version 2.\n"
+               "Found a bug?\nCreated using Sphinx 5.3.0.")
+
+
+def test_the_clean_original_is_kept_over_its_copy_with_boilerplate_lines():
+    texts = [t for t in _doc_passages() if _jaccard(t, BOILERPLATE[0] + t + BOILERPLATE[1]) >= 0.82][:5]
+    rows, copies = [], {}
+    for i, text in enumerate(texts):
+        # Ids that would make the copy win every other tie: "a..." sorts first and the copy is longer.
+        rows += [text_row(f"b{i}", text), text_row(f"a{i}", BOILERPLATE[0] + text + BOILERPLATE[1])]
+        copies[f"a{i}"] = f"b{i}"
+    assert len(copies) == 5 and {k: v[0] for k, v in decide(rows).items()} == copies
+    # "longest" keeps the copy with the boilerplate: the old rule, still available.
+    assert {k: v[0] for k, v in decide(rows, DedupConfig(keep="longest")).items()} == {v: k for k, v in copies.items()}
+
+
+def test_keep_quality_prefers_the_better_quality_prob_then_the_longer_text_and_first_keeps_run_order():
+    text = _doc_passages()[1]
+    cut = _cut_to(text, 0.9)
+
+    def scored(sid: str, body: str, prob: float) -> dict:
+        return {**text_row(sid, body), "quality": {"quality_prob": prob}}
+
+    # Within one step of quality_prob (0.1), the whole text beats its truncated copy...
+    assert decide([scored("a", cut, 0.82), scored("b", text, 0.80)]) == {"a": ("b", "near_text")}
+    # ...and a clearly better score wins over length.
+    assert decide([scored("a", cut, 0.95), scored("b", text, 0.60)]) == {"b": ("a", "near_text")}
+    # "first" keeps the first row of the run, whatever its score.
+    assert decide([scored("b", text, 0.1), scored("a", cut, 0.95)], DedupConfig(keep="first")) == {
+        "a": ("b", "near_text")}
+
+
+def test_an_unknown_keep_rule_is_a_config_error():
+    with pytest.raises(ConfigError, match="keep"):
+        DedupConfig(keep="newest").validate()
