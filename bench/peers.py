@@ -5,7 +5,9 @@
 Corpora (each built once and cached): the planted text corpus of `bench/peers_text.py` (passages of
 Python's documentation with planted copies, exact word-5-gram Jaccard ground truth) and the planted
 image corpus of `bench/peers_images.py` (renders, tiles and figures of real manuals with planted
-copies). Methods, each at its defaults and, for text, at a 0.8 threshold:
+copies). Methods, each at its defaults and, for text, at a 0.8 threshold (then the text filters at
+their defaults on the clean passages: share dropped and passages per CPU second, vlforge's and
+DataTrove's Gopher filters, `peers_text.compare_filters`):
 
 - vlforge: its dedup's own code path (signatures, LSH keys, verified groups) in this process;
 - DataTrove 0.10.1: its four MinHash stages (signature, buckets, cluster, filter) on a local executor
@@ -317,6 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             report["text"] = text_methods(rows, truth, pythons, Path(work))
         kinds = sorted({k for r in report["text"] if "by_kind" in r for k in r["by_kind"]})
         print(table(f"Text near-dup ({len(rows)} passages; recall per planted kind)", report["text"], kinds))
+        texts = peers_text.clean_passages(args.cache)  # the text filters at defaults, on clean real prose
+        report["text_filters"] = peers_text.compare_filters(texts, args.cache / "datatrove" / "bin" / "python")
+        for name, r in report["text_filters"].items():
+            print(f"text filters, {name}: {len(texts)} clean passages, dropped {r['dropped']:.2%}, "
+                  f"{r['docs_per_cpu_s']} docs per CPU second")
     if args.only != "text":
         rows = peers_images.cached_corpus(args.cache / "corpus", per_kind=args.per_kind)
         folder = args.cache / "corpus" / f"images-{args.per_kind}-0"
