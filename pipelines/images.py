@@ -29,6 +29,7 @@ from typing import Any
 
 import imagehash
 import numpy as np
+import xxhash
 from PIL import Image
 
 PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders differ by <=2 bits, distinct pages by >=86
@@ -110,11 +111,14 @@ def reduce_grey(im: Image.Image, side: int) -> np.ndarray:
 
 
 def pixel_digest(im: Image.Image) -> bytes:
-    """128 bits that are equal exactly when two images have the same size and the same RGB pixels."""
+    """128 bits that are equal exactly when two images have the same size and the same RGB pixels.
+
+    XXH3-128, not a cryptographic hash: nobody forges a collision between two training images, and on a
+    144-dpi page (5.8 MB of RGB) it takes 0.2 ms where SHA-256 took 4.1."""
     rgb = im if im.mode == "RGB" else im.convert("RGB")
-    h = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
+    h = xxhash.xxh3_128(f"{rgb.width}x{rgb.height}".encode())
     h.update(rgb.tobytes())
-    return h.digest()[:16]
+    return h.digest()
 
 
 def perceptual_hash(grey: Image.Image) -> bytes:

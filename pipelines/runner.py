@@ -158,8 +158,8 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     if source.get("errors") and not source.get("rows_out"):
         # Bad inputs are expected and never stop a run, but when every row the source read is an error
         # the run made nothing: that is a wrong setting (a column map), not a bad input, and exits non-zero.
-        raise StageFailed(f"source failed on every one of its {source['errors']} rows and produced no sample; "
-                          f"see {opts.out / 'errors.parquet'}")
+        raise StageFailed(f"source failed on every one of its {source['errors']} rows and produced no sample "
+                          f"({_first_error(opts.out)}); see {opts.out / 'errors.parquet'}")
     return result
 
 
@@ -309,6 +309,14 @@ def _remove_rows(out: str, write_rejects: bool, stage: GlobalStage, row: dict[st
     drops = {k: tuple(v) for k, v in work["drops"].items()}
     result = remove_rows(out, row["shard"], drops, write_rejects, stage.name, edits=work["edits"], edit=stage.edit)
     return {"shard": row["shard"], "result": json.dumps(result)}
+
+
+def _first_error(out: Path) -> str:
+    """The first recorded error as `type: message`, for a one-line verdict on a run that made nothing."""
+    import pyarrow.parquet as pq
+
+    first = pq.read_table(out / "errors.parquet", columns=["error_type", "message"]).slice(0, 1).to_pylist()
+    return f"{first[0]['error_type']}: {first[0]['message']}" if first else "no error recorded"
 
 
 def _check_gpus(pipeline: Pipeline) -> None:

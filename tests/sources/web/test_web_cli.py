@@ -43,7 +43,11 @@ def test_a_loopback_seed_is_refused_without_allow_private_and_bad_seeds_stop_the
     with Site({"/": page("Home", "home")}) as site:
         proc = build("--seed", site.url + "/", "--out", str(tmp_path / "o"), "--ocr", "none", "--no-report")
         assert site.log == []
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # The run made nothing, so it fails, and its one line says why and what to do.
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    verdict = proc.stderr.strip().splitlines()[-1]  # after Ray's progress log
+    assert verdict.startswith("error: source failed on every one of its 1 rows") and \
+        "PrivateAddress" in verdict and "--allow-private" in verdict
     errors = pq.read_table(tmp_path / "o" / "errors.parquet").to_pylist()
     assert [e["error_type"] for e in errors] == ["PrivateAddress"] and "--allow-private" in errors[0]["message"]
     bad = build("--seed", "ftp://example.org/", "--out", str(tmp_path / "p"))
