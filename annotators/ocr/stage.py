@@ -47,7 +47,9 @@ class OcrStage(Stage):
     """Reads the text in every sample that has an image."""
 
     name = "ocr"
-    version = "2"  # 2: policies (auto reads text layers' lines instead of OCR), upright pages without cls
+    # 3: rapidocr reads images at their own size; 2: policies (auto reads text layers' lines instead of OCR),
+    # upright pages without cls
+    version = "3"
     reads = ("image", "kind", "text", "ocr", "ocr_text", "meta", "quality")
     writes = ("ocr", "ocr_text", "quality", "text", "meta")
 

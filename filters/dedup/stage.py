@@ -33,7 +33,8 @@ class Dedup(GlobalStage):
     """
 
     name = "dedup"
-    # 6: pixel digest XXH3-128; 5: word 5-grams at 0.8, candidates verified on their shingle hashes, keep rule (dedup.keep); crop hashes
+    # 6: pixel digest XXH3-128;
+    # 5: word 5-grams at 0.8, candidates verified on their shingle hashes, keep rule (dedup.keep); crop hashes
     # (copies with a border cut off), identical pixels need agreeing texts only in `image_text_agreement` kinds;
     # 4: near texts in two languages are not copies; 3: documents (per-image and per-paragraph hashes,
     # boilerplate edits); 2: pixel digest sha256
