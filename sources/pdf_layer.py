@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pymupdf
 
+from annotators.ocr.ink import share_inside
 from filters.text import garbled_frac
 
 INK_LEVEL = 160  # a pixel darker than this (0-255, darkest channel) is ink
@@ -115,16 +116,7 @@ def text_ink_share(pix: pymupdf.Pixmap, boxes: list[tuple[float, float, float, f
     n = pix.n
     a = np.frombuffer(pix.samples_mv, dtype=np.uint8).reshape(pix.height, pix.stride)
     grid = a[::INK_STEP, : pix.width * n].reshape(-1, pix.width, n)[:, ::INK_STEP, : min(n, 3)]
-    ink = grid.min(axis=2) < INK_LEVEL
-    for x0, y0, x1, y1 in exclude:
-        ink[_span(y0, y1, ink.shape[0], 0), _span(x0, x1, ink.shape[1], 0)] = False
-    total = int(ink.sum())
-    if total < MIN_INK_SHARE * ink.size:
-        return None
-    text = np.zeros_like(ink)
-    for x0, y0, x1, y1 in boxes:
-        text[_span(y0, y1, ink.shape[0], LINE_PAD), _span(x0, x1, ink.shape[1], LINE_PAD)] = True
-    return float((ink & text).sum()) / total
+    return share_inside(grid.min(axis=2) < INK_LEVEL, boxes, exclude, _span, LINE_PAD, 0, MIN_INK_SHARE)
 
 
 def _span(lo: float, hi: float, size: int, pad: int) -> slice:

@@ -61,7 +61,6 @@ class Signer:
     def __init__(self, config: DedupConfig):
         self.config = config
         self._perm = MinHash(num_perm=config.num_perm, seed=1, scheme="affine32")
-        self._a, self._b = self._perm.permutations
 
     def signature(self, row: dict[str, Any]) -> dict[str, Any]:
         """One sample's fingerprints; fields that do not apply are null."""

@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from annotators.ocr.ink import Box, share_inside
+
 EDGE_LEVEL = 48  # luminance step (0-255) between neighbouring pixels that counts as ink
 MIN_INK_SHARE = 0.001  # a tile with fewer ink pixels than this share of its area has nothing to check
 LINE_PAD = 3  # pixels around a line box that still count as the line's (anti-aliasing, descenders, underlines)
 
-Box = Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -84,17 +85,8 @@ def ink(gray: np.ndarray) -> np.ndarray:
 def text_ink_share(gray: np.ndarray, boxes: Sequence[Box], exclude: Sequence[Box]) -> float | None:
     """Share of the ink outside `exclude` that lies inside `boxes` (pixel boxes x0, y0, x1, y1); None when
     the image has too little ink to judge."""
-    edges = ink(gray)
-    h, w = edges.shape
-    for x0, y0, x1, y1 in exclude:
-        edges[_span(y0, y1, h, 1), _span(x0, x1, w, 1)] = False  # 1: a step is marked on the pixel before it
-    total = int(edges.sum())
-    if total < MIN_INK_SHARE * edges.size:
-        return None
-    text = np.zeros_like(edges)
-    for x0, y0, x1, y1 in boxes:
-        text[_span(y0, y1, h, LINE_PAD), _span(x0, x1, w, LINE_PAD)] = True
-    return float((edges & text).sum()) / total
+    # exclude_pad 1: a step is marked on the pixel before it
+    return share_inside(ink(gray), boxes, exclude, _span, LINE_PAD, 1, MIN_INK_SHARE)
 
 
 def _span(lo: float, hi: float, size: int, pad: int) -> slice:
