@@ -24,15 +24,16 @@ from annotators.ocr.audit import Auditor, Verdict
 from annotators.ocr.backend import OcrConfig
 from pipelines import images
 from pipelines.registry import register_source
+from pipelines.resources import package_path
 from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
-from sources.pdf_document import Section, document_rows, plan_sections
+from sources.pdf_document import Section, document_rows, page_of, plan_sections, unit_ranges
 from sources.pdf_layer import LayerLine, check_layer, ocr_rows, text_lines, to_pixels
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
-EMBEDDED_CORPUS = Path(__file__).parent / "corpus"
+EMBEDDED_CORPUS = package_path("sources", "corpus")
 
 pymupdf.TOOLS.mupdf_display_errors(False)  # warnings are collected per page instead of printed
 pymupdf.TOOLS.mupdf_display_warnings(False)
@@ -82,8 +83,9 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "5"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
-    # 5: PNGs deflated at level 1 by images.pixmap_png (same pixels, other bytes, so other ids)
+    version = "6"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
+    # 5: PNGs deflated at level 1 by images.pixmap_png (same pixels, other bytes, so other ids);
+    # 6: documents assembled inside the page units that own their sections (same rows, other units)
     item_name = "pages"
 
     def __init__(self, config: PdfConfig = PdfConfig(), ocr: OcrConfig | None = None):
@@ -126,14 +128,12 @@ class PdfSource(Source):
             end_all = int(min(pages, budget))
             budget -= end_all
             state = None if self.state_dir is None else str(self.state_dir)  # where audit verdicts are kept
-            for start in range(0, end_all, per):
-                end = min(start + per, end_all)
-                units.append(Unit(f"{uri}#pages={start}-{end}", uri, end - start,
-                                  {"path": str(path), "start": start, "end": end, "state": state}))
-            if self.config.documents:  # one unit per section; size 0: its pages are counted once, above
-                for i, section in enumerate(plan_sections(toc, end_all, self.config.document_pages)):
-                    units.append(Unit(f"{uri}#document={i + 1}", uri, 0,
-                                      {"path": str(path), "document": i, **section.params()}))
+            sections = plan_sections(toc, end_all, self.config.document_pages) if self.config.documents else []
+            for start, end, owned in unit_ranges(sections, end_all, per):
+                params = {"path": str(path), "start": start, "end": end, "state": state}
+                if owned:
+                    params["sections"] = [{"document": i, **sections[i].params()} for i in owned]
+                units.append(Unit(f"{uri}#pages={start}-{end}", uri, end - start, params))
         return units
 
     # -- worker side -------------------------------------------------------------------------
@@ -147,9 +147,6 @@ class PdfSource(Source):
             pymupdf.TOOLS.store_shrink(100)
 
     def _expand(self, unit: Unit, path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
-        if "document" in unit.params:
-            yield from self._documents(unit, path)
-            return
         doc = open_pdf(path)
         with doc:
             if start == 0 and doc.is_repaired:
@@ -159,30 +156,32 @@ class PdfSource(Source):
                                       f"{doc.page_count} page(s) were recovered and kept for filtering")
             info = _doc_info(doc)
             verdict = self._verdict(doc, unit) if self.auditor is not None and start < end else None
+            sections = unit.params.get("sections", [])
+            known: dict[int, Any] | None = {} if sections else None  # pages as the documents read them
             for number in range(start, min(end, doc.page_count)):
                 locator = f"page={number + 1}"
                 try:
-                    yield from self._page_samples(doc, number, unit.uri, locator, info, verdict)
+                    yield from self._page_samples(doc, number, unit.uri, locator, info, verdict, known)
                 except Exception as e:  # one page failing never costs the other pages
                     yield failure(source=self.name, uri=unit.uri, locator=locator, stage=self.qualified_name,
                                   error=e, error_type=getattr(e, "error_type", "PageRenderError"),
                                   message=f"page {number + 1} of {path.name} failed to render: {e}")
+            for p in sections:
+                yield from self._documents(doc, p, unit.uri, path, info, known)
 
-    def _documents(self, unit: Unit, path: Path) -> Iterator[dict[str, Any]]:
-        """The interleaved document rows of one section (sources/pdf_document.py); a failure is one error
-        row for the section, never costing the page samples, which come from other units."""
-        p = unit.params
-        section = Section.from_params(p)
-        with open_pdf(path) as doc:
-            try:
-                yield from document_rows(doc, section, p["document"], unit.uri, _doc_info(doc), self.name,
-                                         self.qualified_name, self.config.figures, self.config.figure_dpi,
-                                         self.ocr.layer_max_garbled)
-            except Exception as e:
-                yield failure(source=self.name, uri=unit.uri, locator=unit.locator, stage=self.qualified_name,
-                              error=e, error_type=getattr(e, "error_type", "DocumentError"),
-                              message=f"section {p['document'] + 1} (pages {p['first'] + 1}-{p['last'] + 1}) "
-                                      f"of {path.name} could not be assembled: {e}")
+    def _documents(self, doc: pymupdf.Document, p: dict[str, Any], uri: str, path: Path, info: dict[str, Any],
+                   known: dict[int, Any] | None) -> Iterator[dict[str, Any]]:
+        """The interleaved document rows of one section the unit owns (sources/pdf_document.py), from the
+        pages its page samples read; a failure is one error row for the section, never costing a page."""
+        try:
+            yield from document_rows(doc, Section.from_params(p), p["document"], uri, info, self.name,
+                                     self.qualified_name, self.config.figures, self.config.figure_dpi,
+                                     self.ocr.layer_max_garbled, known)
+        except Exception as e:
+            yield failure(source=self.name, uri=uri, locator=f"document={p['document'] + 1}",
+                          stage=self.qualified_name, error=e, error_type=getattr(e, "error_type", "DocumentError"),
+                          message=f"section {p['document'] + 1} (pages {p['first'] + 1}-{p['last'] + 1}) "
+                                  f"of {path.name} could not be assembled: {e}")
 
     def _verdict(self, doc: pymupdf.Document, unit: Unit) -> Verdict:
         """The audit verdict of the unit's document (computed once per run, by whichever worker asks first)."""
@@ -215,8 +214,8 @@ class PdfSource(Source):
             raise InputError("PageRenderError", "; ".join(dict.fromkeys(problems.splitlines())))
         return pix, zoom, downscaled
 
-    def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str,
-                      info: dict[str, Any], verdict: Verdict | None = None) -> Iterable[dict[str, Any]]:
+    def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str, info: dict[str, Any],
+                      verdict: Verdict | None = None, known: dict[int, Any] | None = None) -> Iterable[dict[str, Any]]:
         page = doc.load_page(number)
         textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
         text = page.get_text("text", textpage=textpage)
@@ -227,6 +226,8 @@ class PdfSource(Source):
         found = page.get_text("dict", textpage=textpage)  # one extraction: the layer's lines and the figures'
         lines = text_lines(page, textpage, found)
         regions = find_figures(page, text=found) if self.config.figures else []
+        if known is not None:  # the unit's documents read this page from here
+            known[number] = page_of(page, found, regions, self.ocr.layer_max_garbled)
         figures = [_figure_meta(r, page, zoom) for r in regions]
         boxes = [to_pixels(line.rect, page, zoom) for line in lines]
         check = check_layer(text, pix, boxes, [f["bbox"] for f in figures],

@@ -12,13 +12,13 @@ with `pipelines.documents.DocumentBuilder`:
   goes to the later section (both neighbours apply the same rule, so no text is lost or doubled).
   Without an outline the PDF is cut into windows of `document_pages` pages, and inside a window a new
   section starts at each page whose first line is a large-font heading.
-* Units: one unit per section window, separate from the page-range units that make page, text and
-  figure samples. Page units keep their grain (`pages_per_unit`), ids and resume exactly as before, and
-  a document unit owns its whole section, so a section is always in one row and a rerun after a kill
-  redoes only the unfinished units (the runner's manifest commits units whole). The cost is reading each
-  page's text and finding its figures a second time, without rendering the page: measured on Debian's
-  R-intro, gnuplot and octave manuals about 0.01 s + 0.01 s a page against 0.08 s for the page render
-  alone. Planning reads only the outline, on the driver (octave's 1,158 pages: 0.17 s).
+* Units: page units are cut only where a section starts (`unit_ranges`), so each unit owns whole
+  sections and assembles their documents from the pages its page samples have just read (`page_of`):
+  a page's text and figures are read once. A unit holds about `pages_per_unit` pages, more when one
+  section is longer (at most `document_pages`); the runner's manifest commits units whole, so a rerun
+  after a kill redoes only unfinished units and a section is always in one row. A section ending on
+  the page where the next unit starts reads that page, and the furniture context of a short section,
+  itself. Planning reads only the outline, on the driver (octave's 1,158 pages: 0.17 s).
 * Reading order: the page's text lines (figure inner text and captions left out) and one box per figure
   (with its caption) are ordered by the OCR stage's recursive XY-cut, so a two-column page reads left
   column, then right, with each figure where it stands. Lines of one layer block make one paragraph
@@ -127,6 +127,25 @@ def plan_sections(toc: list[list[Any]], pages: int, limit: int) -> list[Section]
     return sections
 
 
+def unit_ranges(sections: list[Section], pages: int, per: int) -> list[tuple[int, int, list[int]]]:
+    """Page ranges `[start, end)` over the first `pages` pages, each with the indexes of the sections
+    that start in it: cut only where a section starts, packing consecutive sections while the range
+    stays within `per` pages (a longer section is a range of its own). No sections: ranges of `per`."""
+    if not sections:
+        return [(a, min(a + per, pages), []) for a in range(0, pages, per)]
+    starts = sorted({0, *(s.first for s in sections if 0 < s.first < pages)})
+    cuts = [0]
+    for k, a in enumerate(starts[1:], start=1):
+        after = starts[k + 1] if k + 1 < len(starts) else pages  # where the section starting at `a` ends
+        if a > cuts[-1] and after - cuts[-1] > per:
+            cuts.append(a)
+    ranges = list(zip(cuts, [*cuts[1:], pages], strict=True))
+    owned: list[list[int]] = [[] for _ in ranges]
+    for i, s in enumerate(sections):
+        owned[max(k for k, (a, _) in enumerate(ranges) if a <= min(max(s.first, 0), pages - 1))].append(i)
+    return [(a, b, o) for (a, b), o in zip(ranges, owned, strict=True)]
+
+
 def _span(a: Boundary, b: Boundary) -> int:
     """Pages a section from boundary `a` up to boundary `b` touches."""
     return b[0] - a[0] + (1 if b[2] is not None else 0)
@@ -181,8 +200,14 @@ class _Page:
 
 def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
     """The page's text lines (with font size and layer block) and its figures."""
-    lines: list[_Line] = []
     found = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)  # = extract.TEXT_FLAGS: shared with find_figures
+    return page_of(page, found, find_figures(page, text=found) if figures else [], max_garbled)
+
+
+def page_of(page: pymupdf.Page, found: dict[str, Any], regions: list[FigureRegion], max_garbled: float) -> _Page:
+    """A page as the assembly reads it, from its `get_text("dict")` (TEXTFLAGS_TEXT) and figures already
+    found: the page samples of the same unit hand theirs over, so a page is read once."""
+    lines: list[_Line] = []
     for k, block in enumerate(found["blocks"]):
         for line in block.get("lines", ()):
             spans = [s for s in line["spans"] if s["text"].strip()]
@@ -193,8 +218,7 @@ def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
     all_text = "\n".join(ln.text for ln in lines)
     usable = bool(all_text.strip()) and garbled_frac(all_text) <= max_garbled
     rect = page.rect * page.derotation_matrix
-    return _Page(page.number, rect.width, rect.height, lines if usable else [],
-                 find_figures(page, text=found) if figures else [], usable)
+    return _Page(page.number, rect.width, rect.height, lines if usable else [], regions, usable)
 
 
 def furniture(pages: list[_Page], body: float) -> set[tuple[int, int]]:
@@ -301,13 +325,15 @@ class Assembler:
     """Builds the document rows of one section window: reads its pages once, then cuts and assembles."""
 
     def __init__(self, doc: pymupdf.Document, section: Section, figures: bool, figure_dpi: int,
-                 max_garbled: float, titles: dict[int, list[str]]):
+                 max_garbled: float, titles: dict[int, list[str]], known: dict[int, _Page] | None = None):
         self.doc, self.section, self.figure_dpi = doc, section, figure_dpi
         lo = max(0, section.first - FURNITURE_CONTEXT)
         hi = min(doc.page_count - 1, section.last + FURNITURE_CONTEXT)
         short = section.last - section.first + 1 < 2 * FURNITURE_CONTEXT + 1
         numbers = range(lo, hi + 1) if short else range(section.first, section.last + 1)
-        self.pages = {n: read_page(doc.load_page(n), figures and section.first <= n <= section.last, max_garbled)
+        known = known or {}  # pages read already (with figures when `figures`); figures on context pages go unused
+        self.pages = {n: known[n] if n in known else
+                      read_page(doc.load_page(n), figures and section.first <= n <= section.last, max_garbled)
                       for n in numbers}
         inside = [self.pages[n] for n in range(section.first, section.last + 1)]
         self.body = body_size(inside)
@@ -397,13 +423,14 @@ class Assembler:
 
 def document_rows(doc: pymupdf.Document, section: Section, index: int, uri: str, info: dict[str, Any],
                   source: str, stage: str, figures: bool, figure_dpi: int,
-                  max_garbled: float) -> Iterator[dict[str, Any]]:
+                  max_garbled: float, known: dict[int, _Page] | None = None) -> Iterator[dict[str, Any]]:
     """The `document` rows of one planned section (several when a window without an outline is cut
-    at large-font page starts); a part with neither text nor figures gives no row."""
+    at large-font page starts); a part with neither text nor figures gives no row. `known`: pages
+    already read by the unit's page samples (`page_of`), by page number."""
     titles: dict[int, list[str]] = {}
     for page, title in section.titles:
         titles.setdefault(page, []).append(title)
-    asm = Assembler(doc, section, figures, figure_dpi, max_garbled, titles)
+    asm = Assembler(doc, section, figures, figure_dpi, max_garbled, titles, known)
     made = 0
     for part, (pages, cut) in enumerate(asm.parts()):
         builder, without = asm.build(pages)
