@@ -48,7 +48,7 @@ class ImageFilter(Filter):
     """Scores size, shape, grey-level spread, entropy, sharpness and content share of each image."""
 
     name = "image_filter"
-    version = "2"
+    version = "3"  # 3: the grey copy is reduced by area averaging (images.reduce_grey)
     reads = ("image", "width", "height")
 
     def __init__(self, config: ImageFilterConfig = ImageFilterConfig()):
