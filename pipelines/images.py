@@ -28,18 +28,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
-import imagehash
 import numpy as np
 import xxhash
 from PIL import Image
+from scipy.fft import dct
 
 PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders differ by <=2 bits, distinct pages by >=86
-# pHash reads a 64x64 LANCZOS reduction of the whole image. Shrinking by a whole factor first (a box filter)
-# while the LANCZOS step stays at least this factor costs a third (a 144-dpi page: 14 -> 5 ms). Measured on
-# 86 pages of real manuals rendered at 100, 144 and 200 dpi: re-renders still differ by at most 6 bits (8 with
-# no box step); hashes move by at most 8 bits from the unreduced ones and no pair of 425 pages and figures
-# crosses max_phash_distance. A gap of 3 or 2 is cheaper still but lets re-renders drift apart by 12-16 bits.
-PHASH_REDUCING_GAP = 8.0
+# pHash reads a 64x64 reduction. It is taken from the 1024-px grey copy the image filter reads (`reduce_grey`,
+# shared in a scope), by area averaging: 0.3 ms where a Lanczos reduction of the full page took 4.5. Measured on
+# 41 pages of three real manuals rendered at 100, 144 and 200 dpi: re-renders differ by at most 8 bits (median
+# 2), distinct pages by at least 82 (Lanczos from the full image: 8, 2 and 80).
+PHASH_BASE = 1024
 # PNG's deflate level for renders (`encode_png`). MuPDF's own writer (no row filter, zlib's default 6) spends
 # ~72 ms on a 144-dpi page; level 1 writes the same pixels in ~22 ms at +9% bytes (measured on R-intro:
 # 234 -> 254 KiB a page), level 3 in ~27 ms at +5%. Row filters (Sub, Up) only made text pages larger.
@@ -105,20 +104,24 @@ def open_image(data: bytes) -> Image.Image:
 
 
 def reduce_grey(im: Image.Image, side: int) -> np.ndarray:
-    """`im` as grey levels (Pillow's "L"), shrunk by area averaging (OpenCV's INTER_AREA), aspect kept,
-    to at most `side` pixels on its long side.
+    """`im` as grey levels (Pillow's "L"), shrunk by area averaging (`shrink`) to at most `side` pixels
+    on its long side.
 
     Area averaging, not Pillow's bicubic thumbnail: 3x cheaper on a 144-dpi page (~4 ms against ~14), and
     on 26 pages of real manuals the image filter's scores barely move: blur (Laplacian variance) 0.83-0.93x
     the bicubic value for sharp and blurred pages alike (sharp 11k-22k, Gaussian r=1 1.4k-3.2k, r=2 89-234),
     entropy within 0.15 bits, content share within 3%."""
-    grey = np.asarray(im if im.mode == "L" else im.convert("L"))
+    return shrink(np.asarray(im if im.mode == "L" else im.convert("L")), side)
+
+
+def shrink(grey: np.ndarray, side: int) -> np.ndarray:
+    """A grey array reduced by area averaging (OpenCV's INTER_AREA), aspect kept, to at most `side` pixels
+    on its long side; as it is when already that small."""
     h, w = grey.shape
     if max(w, h) <= side:
         return grey
     scale = side / max(w, h)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def pixel_digest(im: Image.Image) -> bytes:
@@ -132,11 +135,19 @@ def pixel_digest(im: Image.Image) -> bytes:
     return h.digest()
 
 
-def perceptual_hash(grey: Image.Image) -> bytes:
-    """imagehash's 256-bit pHash of a grey image, packed into 32 bytes."""
+def perceptual_hash(base: np.ndarray) -> bytes:
+    """The 256-bit pHash of a grey image, packed into 32 bytes, from its `PHASH_BASE` reduction (`base`:
+    `reduce_grey(grey, PHASH_BASE)`)."""
+    return phashes([base])[0].tobytes()
+
+
+def phashes(greys: Iterable[np.ndarray]) -> np.ndarray:
+    """imagehash's pHash of each grey array (the 16 x 16 lowest frequencies of the DCT of a 64 x 64 area-
+    averaged reduction, against their median), packed: one row of 32 bytes per image, one DCT call for all."""
     side = PHASH_SIZE * 4  # imagehash's highfreq_factor
-    small = grey.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=PHASH_REDUCING_GAP)
-    return np.packbits(imagehash.phash(small, hash_size=PHASH_SIZE).hash.ravel()).tobytes()
+    stack = np.stack([cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA) for g in greys]).astype(np.float64)
+    low = dct(dct(stack, axis=1), axis=2)[:, :PHASH_SIZE, :PHASH_SIZE].reshape(len(stack), -1)
+    return np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1)
 
 
 @dataclass
@@ -265,6 +276,7 @@ class ImageView:
         wanted = self._wants | (self._shared.wanted if self._shared is not None else set())
         todo = sorted(n for n in {*wanted, *([name] if name else [])} if n not in self._products)
         cache: dict[str, Image.Image] = {}
+        reduced: dict[int, np.ndarray] = {}
 
         def converted(mode: str) -> Image.Image:
             if im.mode == mode:
@@ -273,14 +285,20 @@ class ImageView:
                 cache[mode] = im.convert(mode)
             return cache[mode]
 
+        def grey(side: int) -> np.ndarray:  # the filter's grey: from the own mode
+            if side not in reduced:
+                reduced[side] = reduce_grey(converted("L"), side)
+            return reduced[side]
+
         for n in todo:
-            if n.startswith("grey:") and (n == name or not drafts):  # the filter's grey: from the own mode
-                self._keep(n, reduce_grey(converted("L"), int(n.partition(":")[2])))
+            if n.startswith("grey:") and (n == name or not drafts):
+                self._keep(n, grey(int(n.partition(":")[2])))
             elif n == "digest":
                 self._keep(n, pixel_digest(converted("RGB")))
-            elif n == "phash":  # imagehash's grey: converted from RGB
-                rgb = converted("RGB")
-                self._keep(n, perceptual_hash(converted("L") if rgb is im else rgb.convert("L")))
+            elif n == "phash":  # imagehash's grey: converted from RGB (the own grey for RGB and grey images)
+                own = im.mode in ("RGB", "L")
+                self._keep(n, perceptual_hash(grey(PHASH_BASE) if own else
+                                              reduce_grey(converted("RGB").convert("L"), PHASH_BASE)))
 
     def _keep(self, name: str, value: Any) -> None:
         self._products[name] = value

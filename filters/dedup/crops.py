@@ -19,9 +19,9 @@ for two different pictures to meet.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-from scipy.fft import dct
+
+from pipelines import images
 
 SIDE = 1024  # the grey thumbnail read: the image filter's (`filters.image`'s analysis_side), shared in a scope
 # ...reduced once to this before the 11 hashes (each reads 64 x 64): 11 ms an image instead of 42, and the
@@ -32,7 +32,6 @@ WORK_SIDE = 256
 CUTS = (0.03, 0.05, 0.07)  # per side: the windows cover border cuts of 2-8% at <=1% misalignment
 HASHES = 2 + len(CUTS) ** 2  # content box, whole, windows
 BYTES = HASHES * 32
-PHASH_SIZE = 16  # 256-bit hashes, as the whole-picture pHash (pipelines.images)
 _INK = 40  # grey levels from the border's median that count as content
 
 
@@ -42,27 +41,14 @@ def crop_hashes(grey: np.ndarray) -> bytes:
     Each is imagehash's pHash (the 16 x 16 lowest DCT frequencies of a 64 x 64 reduction, against their
     median) with the reductions done by area averaging and the 11 DCTs in one call: 2 ms an image where
     Pillow's Lanczos and one imagehash call per window took 10."""
-    work = _reduce(grey, WORK_SIDE)  # 11 hashes from 256 px: 4x cheaper
+    work = images.shrink(grey, WORK_SIDE)  # 11 hashes from 256 px: 4x cheaper
     h, w = work.shape
     boxes = [content_box(work), (0, 0, w, h)]
     for left in CUTS:
         for top in CUTS:
             right, bottom = CUTS[-1] + CUTS[0] - left, CUTS[-1] + CUTS[0] - top  # 3/7, 5/5, 7/3
             boxes.append((round(w * left), round(h * top), w - round(w * right), h - round(h * bottom)))
-    side = PHASH_SIZE * 4
-    stack = np.stack([cv2.resize(work[t:max(b, t + 1), x:max(r, x + 1)], (side, side), interpolation=cv2.INTER_AREA)
-                      for x, t, r, b in boxes]).astype(np.float64)
-    low = dct(dct(stack, axis=1), axis=2)[:, :PHASH_SIZE, :PHASH_SIZE].reshape(len(boxes), -1)
-    return np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1).tobytes()
-
-
-def _reduce(grey: np.ndarray, side: int) -> np.ndarray:
-    """`grey` shrunk by area averaging to at most `side` pixels on its long side (aspect kept)."""
-    h, w = grey.shape
-    if max(h, w) <= side:
-        return grey
-    scale = side / max(h, w)
-    return cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return images.phashes(work[t:max(b, t + 1), x:max(r, x + 1)] for x, t, r, b in boxes).tobytes()
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
