@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 import xxhash
+from isal import isal_zlib
 from PIL import Image
 from scipy.fft import dct
 
@@ -39,10 +40,12 @@ PHASH_SIZE = 16  # 16x16 = 256 bits: measured on rendered pages, re-renders diff
 # 41 pages of three real manuals rendered at 100, 144 and 200 dpi: re-renders differ by at most 8 bits (median
 # 2), distinct pages by at least 82 (Lanczos from the full image: 8, 2 and 80).
 PHASH_BASE = 1024
-# PNG's deflate level for renders (`encode_png`). MuPDF's own writer (no row filter, zlib's default 6) spends
-# ~72 ms on a 144-dpi page; level 1 writes the same pixels in ~22 ms at +9% bytes (measured on R-intro:
-# 234 -> 254 KiB a page), level 3 in ~27 ms at +5%. Row filters (Sub, Up) only made text pages larger.
-PNG_LEVEL = 1
+# PNG's deflate for renders (`encode_png`): ISA-L's (python-isal, a zlib-compatible stream any PNG reader takes)
+# at its level 2. MuPDF's own writer (no row filter, zlib's default 6) spends ~48 ms on a 144-dpi page of
+# R-intro (228 KiB); zlib level 1 ~17-21 ms (248 KiB); ISA-L level 2 ~3 ms (289 KiB: +16% bytes for 6x less
+# time, the largest single cost of a page sample after the render); ISA-L level 3 is as slow as zlib's.
+# Row filters (Sub, Up) only made text pages larger.
+PNG_LEVEL = 2
 SCOPE_MAX_BYTES = 128 << 20  # products kept per scope; older images are forgotten (and decoded again if asked)
 
 
@@ -54,7 +57,7 @@ def grey_product(side: int) -> str:
 def encode_png(samples: Any, width: int, height: int, stride: int, channels: int,
                dpi: tuple[float, float] | None = None, level: int = PNG_LEVEL) -> bytes:
     """An 8-bit grey (1 channel) or RGB (3) raster, rows `stride` bytes apart in `samples` (a buffer: a
-    PyMuPDF pixmap's `samples_mv`), as a PNG with no row filter, deflated at `level`; `dpi` is written
+    PyMuPDF pixmap's `samples_mv`), as a PNG with no row filter, deflated by ISA-L at `level` (0-3); `dpi` is written
     as its pHYs chunk, as MuPDF does. Decodes to exactly the given pixels."""
     if channels not in (1, 3):
         raise ValueError(f"encode_png takes 1 or 3 channels, got {channels}")
@@ -67,7 +70,7 @@ def encode_png(samples: Any, width: int, height: int, stride: int, channels: int
     if dpi is not None:
         x, y = (int(v * 10000 + 127) // 254 for v in dpi)  # pixels per metre, rounded as MuPDF does
         out.append(_chunk(b"pHYs", struct.pack(">IIB", x, y, 1)))
-    out += [_chunk(b"IDAT", zlib.compress(raw, level)), _chunk(b"IEND", b"")]
+    out += [_chunk(b"IDAT", isal_zlib.compress(raw, level)), _chunk(b"IEND", b"")]
     return b"".join(out)
 
 
