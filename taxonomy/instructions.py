@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.registry import register_stage
+from pipelines.resources import package_path
 from pipelines.schema import set_columns
 from pipelines.stage import Resources, Stage
 from taxonomy.tagger import RULES
 
-TEMPLATES_PATH = Path(__file__).with_name("instructions.toml")
+TEMPLATES_PATH = package_path("taxonomy", "instructions.toml")
 IMAGE_TOKEN = "<image>"
 
 

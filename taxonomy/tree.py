@@ -11,7 +11,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).parent / "taxonomy.toml"
+from pipelines.resources import package_path
+
+DEFAULT_PATH = package_path("taxonomy", "taxonomy.toml")
 LANGUAGES = ("en", "zh")
 MIN_EXAMPLES = 3
 # Ids become fastText labels and column values: no spaces, no capitals, nothing to quote.

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pymupdf
 
+from pipelines.resources import package_path
 from sources.chart import figure_art as art
 from sources.chart.extract import classify_figure, crop, find_figures, page_box
 
@@ -463,7 +464,7 @@ def evaluate(pdfs: list[dict[str, Any]], dpi: int = 144) -> dict[str, Any]:
     }
 
 
-REAL_FIGURES = Path(__file__).with_name("real_figures.json")
+REAL_FIGURES = package_path("sources", "chart", "real_figures.json")
 
 
 def _open(path: Path) -> pymupdf.Document:

@@ -34,9 +34,10 @@ from urllib.parse import urljoin
 import pyarrow.parquet as pq
 
 from pipelines.documents import is_marker, paragraphs
+from pipelines.resources import package_path
 from sources.web.serve import SiteServer
 
-TRUTH = Path(__file__).with_name("real_site_figures.json")
+TRUTH = package_path("sources", "web", "real_site_figures.json")
 
 
 def _norm(text: str) -> str:

@@ -27,17 +27,17 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from pipelines.resources import package_path
 from pipelines.stage import InputError
 from sources.web.browser import LAUNCH_ARGS, find_browser
 from sources.web.images import ImageFetch, is_svg, snake, svg_bomb
 
-DOM_JS = (Path(__file__).with_name("dom.js")).read_text()
-DOC_JS = (Path(__file__).with_name("doc.js")).read_text()
-CLEAN_JS = (Path(__file__).with_name("clean.js")).read_text()
+DOM_JS = package_path("sources", "web", "dom.js").read_text()
+DOC_JS = package_path("sources", "web", "doc.js").read_text()
+CLEAN_JS = package_path("sources", "web", "clean.js").read_text()
 # Web fonts loaded. No animation frame is awaited (it cost 32 ms a page): reading the DOM forces layout,
 # and a screenshot waits for a fresh frame itself.
 _SETTLE_JS = "document.fonts ? document.fonts.ready.then(() => true) : true"

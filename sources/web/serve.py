@@ -12,7 +12,9 @@ import http.server
 import threading
 from pathlib import Path
 
-SAMPLE_SITE = Path(__file__).with_name("site")
+from pipelines.resources import package_path
+
+SAMPLE_SITE = package_path("sources", "web", "site")
 SAMPLE_PORT = 47631  # a fixed port keeps the sample site's URLs, and so its sample ids, the same across runs
 
 
