@@ -6,7 +6,8 @@
 
 Rerunning into the same --out resumes; --fresh starts over. Exit status 0 when the run completed
 (failed inputs are recorded in errors.parquet), 1 when a stage failed on more than
-`run.max_error_share` of its rows, 2 with a one-line reason for bad usage.
+`run.max_error_share` of its rows, 2 with a one-line reason for bad usage, 3 when a write found no space left
+(the line names the folder and about how much more is needed; free space and rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("--object-store-mb", "ray.object_store_mb", "object store of the local Ray instance (0: a tenth of RAM, "
          "512-1024 MB)", int, metavar="MB"),
     Flag("--spill-dir", "ray.spill_dir", "where the local Ray instance spills objects", metavar="DIR"),
+    Flag("--memory-limit", "ray.memory_limit", "memory the local run must fit in, e.g. 1.5G: fewer workers, a smaller "
+         "object store and smaller shard batches (default: the memory cgroup's limit, if any)", metavar="SIZE"),
 )
 
 
@@ -95,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source", choices=registry.source_names(),
                    help="what to build from (default: pdf, or the config's run.source)")
     p.add_argument("--config", metavar="FILE.toml", help="settings file; flags override it")
+    p.add_argument("--print-config", nargs="?", const="", metavar="NAME", help="print a shipped config (pdf, web, "
+                   "chart, mix; default: --source's, else pdf) to start a --config file from, and exit")
     p.add_argument("--seed", action="append", metavar="URL|N", help="--source web: a start URL (repeatable; "
                    "default: the bundled sample site); --source chart: the first chart seed, an integer "
                    f"(default {config_class()().chart.seed})")
@@ -135,6 +140,8 @@ def configure(args: argparse.Namespace) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.print_config is not None:
+        return print_config(args.print_config or args.source or "pdf")
     try:
         cfg = configure(args)
         from pipelines.recipes import build_pipeline
@@ -144,17 +151,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    from pipelines.disk import EXIT_NO_SPACE, OutOfSpace, out_of_space
     from pipelines.runner import RunOptions, StageFailed, run
     from pipelines.shards import ResumeMismatch
     from pipelines.stage import StageUnavailable
     from pipelines.summary import print_summary
 
     opts = RunOptions.from_config(cfg)
+    if opts.memory:
+        print(opts.memory.describe(), flush=True)
     try:
         result = run(pipeline, opts)
     except (ResumeMismatch, StageUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OutOfSpace as e:
+        print(e, file=sys.stderr)
+        return EXIT_NO_SPACE
     except StageFailed as e:
         write_card(opts.out, argv)  # the output is written (its errors can be read): it is still a dataset
         print(f"error: {e}", file=sys.stderr)
@@ -166,8 +179,27 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.run.report:
         from pipelines.report import build_report
 
-        print(f"report: {build_report(opts.out).resolve()}  (python -m pipelines.report {opts.out} --open)")
+        try:
+            report = build_report(opts.out)
+        except OSError as e:
+            if (full := out_of_space(e, opts.out)) is None:
+                raise
+            print(full, file=sys.stderr)
+            return EXIT_NO_SPACE
+        print(f"report: {report.resolve()}  (python -m pipelines.report {opts.out} --open)")
     write_card(opts.out, argv)
+    return 0
+
+
+def print_config(name: str) -> int:
+    """`--print-config NAME`: a config shipped inside the package, so an installed vlforge can start a TOML from it."""
+    from pipelines.resources import config_text
+
+    try:
+        print(config_text(name), end="")
+    except KeyError as e:
+        print(f"error: --print-config: {e.args[0]}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -69,12 +69,22 @@ class RaySettings:
 
     `object_store_mb` 0 means a tenth of RAM kept between 512 MiB and 1 GiB (1 GiB on a 24 GiB machine:
     blocks stream through it, and Ray Data's backpressure holds producers back when it fills);
-    `spill_dir` is where objects that do not fit go ("" = Ray's temp folder)."""
+    `spill_dir` is where objects that do not fit go ("" = Ray's temp folder); `memory_limit` ("1.5G", "" = the
+    memory cgroup's limit, if any) sizes workers, object store and writer batches to fit
+    (pipelines/memory_budget.py)."""
 
     object_store_mb: int = 0
     spill_dir: str = ""
+    memory_limit: str = ""
 
     def validate(self) -> None:
+        if self.memory_limit:
+            from pipelines.memory_budget import parse_size
+
+            try:
+                parse_size(self.memory_limit)
+            except ValueError as e:
+                raise ConfigError(f"memory_limit: {e}", "memory_limit") from None
         if self.object_store_mb and self.object_store_mb < 100:
             raise ConfigError(f"object_store_mb must be 0 (automatic) or at least 100, got {self.object_store_mb}",
                               "object_store_mb")

@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines import images, ray_env
+from pipelines import disk, images, lost_units, memory_budget, ray_env
+from pipelines.memory_budget import Budget
 from pipelines.schema import (
     ERROR_COL,
     UNIT_COL,
@@ -37,6 +39,10 @@ from pipelines.stats import attach, measure, tripped
 PIPELINE_VERSION = "vlforge/0.1.0"
 ITEMS_PER_TASK = 8  # measured: 1 -> 39, 8 -> 45, 16 -> 47 pages/s on 2 CPUs with 2-page PDFs
 MODEL_BLOCK_BYTES = 256 * 1024
+TASK_RETRIES = 2  # a task whose worker dies is tried 3 times (Ray Data's default: forever, a hang on an OOM loop)
+# Ray Data 2.60 (pinned) takes those retries only as `ray_remote_args`, which it warns will go in 2.64: noise in
+# every run until then.
+warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class RunOptions:
     object_store_bytes: int | None = None  # local Ray only; None = ray_env's default
     spill_dir: str = ""  # local Ray only; "" = Ray's temp folder
     max_error_share: float = 0.5  # the circuit breaker: a stage failing on more of its rows fails the run
+    memory: Budget | None = None  # what a memory limit allows (local Ray only): set num_cpus, store, shard_rows
 
     @classmethod
     def from_config(cls, cfg: Any, **overrides: Any) -> RunOptions:
@@ -75,11 +82,14 @@ class RunOptions:
         from pipelines.config import to_dict
 
         r = cfg.run
+        store = (cfg.ray.object_store_mb << 20) or None
+        budget = memory_budget.for_run(cfg.ray.memory_limit, r.num_cpus, r.shard_rows, store, r.ray_address)
         opts = cls(out=Path(r.out or f"out/{r.source}"), inputs=r.inputs, limit=r.limit, fresh=r.fresh,
-                   ray_address=r.ray_address, num_cpus=r.num_cpus, shard_rows=r.shard_rows,
+                   ray_address=r.ray_address, num_cpus=budget.num_cpus if budget else r.num_cpus,
+                   shard_rows=budget.shard_rows if budget else r.shard_rows,  # not the fingerprint's: same samples
                    write_rejects=r.write_rejects, fingerprint=cfg.fingerprint(), config=to_dict(cfg),
-                   object_store_bytes=(cfg.ray.object_store_mb << 20) or None, spill_dir=cfg.ray.spill_dir,
-                   max_error_share=r.max_error_share)
+                   object_store_bytes=budget.object_store_bytes if budget else store, spill_dir=cfg.ray.spill_dir,
+                   max_error_share=r.max_error_share, memory=budget)
         for key, value in overrides.items():
             if not hasattr(opts, key):
                 raise TypeError(f"RunOptions has no field {key!r}")
@@ -107,7 +117,18 @@ class RunResult:
 
 
 def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
-    """Run a pipeline into `opts.out`, resuming whatever an earlier run of the same settings left."""
+    """Run a pipeline into `opts.out`, resuming whatever an earlier run of the same settings left. A write that
+    finds the disk full, wherever it happened, ends the run as `disk.OutOfSpace` (its one line says where)."""
+    try:
+        return _run(pipeline, opts)
+    except Exception as e:
+        full = disk.out_of_space(e, opts.out, opts.spill_dir)
+        if full is None:
+            raise
+        raise full from e
+
+
+def _run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     started = time.perf_counter()
     global_stage = next((s for s in pipeline.stages if isinstance(s, GlobalStage)), None)
     owned = (global_stage.decisions_file,) if global_stage is not None else ()
@@ -129,8 +150,11 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
         _check_gpus(pipeline)
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
-        for record in _execute(pipeline, todo, opts, skip_ids):
+        kills, failed = memory_budget.oom_kills(), []
+        for record in _execute(pipeline, todo, opts, skip_ids, failed):
             store.commit(record)
+        if failed:
+            _retry_alone(pipeline, todo, store, opts, failed, kills)
     if global_stage is not None and not store.global_state().get("complete"):
         if not cluster:
             cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
@@ -163,8 +187,23 @@ def run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
     return result
 
 
-def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str]):
-    """Build the Ray Data plan and yield each part record as the writer finishes it."""
+def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str],
+             failed: list[BaseException], alone: bool = False):
+    """Yield each part record as the writer finishes it. A block whose task still fails after `TASK_RETRIES`
+    (its worker killed: the OOM killer, a crash in a C library) is left out and its exception added to
+    `failed`, for `_retry_alone`; a full disk stops the run. `alone` puts every unit in a block of its own."""
+    with lost_units.skipped_blocks(failed):
+        for record in _stream(pipeline, units, opts, skip_ids, alone):
+            if "failed" in record:  # a write failed (a full disk): the run stops, the journal has every commit
+                raise (OSError if record["os_error"] else RuntimeError)(record["failed"])
+            yield record
+    no_space = next((e for e in failed if disk.no_space_cause(e)), None)
+    if no_space is not None:  # Ray could not spill, or a stage's write found the disk full: that stops the run
+        raise no_space
+
+
+def _stream(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str], alone: bool):
+    """Build the Ray Data plan and yield each record the writer returns."""
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
@@ -178,7 +217,7 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     # model stage (OCR: seconds per page) keeps one unit per block, so work spreads over every actor.
     items = sum(max(u.size, 1) for u in units)
     heavy = any(s.resources.actor for s in pipeline.stages)
-    blocks = max(1, min(len(units), len(units) if heavy else math.ceil(items / ITEMS_PER_TASK), 10_000))
+    blocks = max(1, min(len(units), len(units) if heavy or alone else math.ceil(items / ITEMS_PER_TASK), 10_000))
     # Before a model stage, blocks are cut to about one page each, so the actors share out the work
     # page by page and the run's tail is one page, not one unit of 8 (a fresh context holds the default).
     ctx.target_max_block_size = MODEL_BLOCK_BYTES if heavy else ray.data.DataContext().target_max_block_size
@@ -192,23 +231,43 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
     head = segments.pop(0) if segments and isinstance(segments[0], list) else []
     expand = _named(_ExpandTask, "+".join([f"source:{src.name}", *(s.name for s in head)]))
     ds = ds.map_batches(expand(src, pipeline.versions(), head, scores), batch_size=None, batch_format="pyarrow",
-                        num_cpus=max([src.resources.num_cpus, *_cpus(head)]),
+                        num_cpus=max([src.resources.num_cpus, *_cpus(head)]), max_retries=TASK_RETRIES,
                         **_concurrency(src.resources.concurrency))
     for segment in segments:
         if isinstance(segment, list):
             chain = _named(_ChainTask, "+".join(s.name for s in segment))
             ds = ds.map_batches(chain(segment, scores), batch_size=None, batch_format="pyarrow",
-                                num_cpus=max(_cpus(segment)))
+                                num_cpus=max(_cpus(segment)), max_retries=TASK_RETRIES)
         else:
             ds = _map_stage(ds, segment, scores)
     # The writer asks for no CPU: it mostly moves bytes to disk, and a CPU share would stop a full pool
     # of model actors from ever letting it run before the end. Its distinct resources also keep it out
     # of Ray's operator fusion: fused upstream, its large batch would make every task wait for a shard.
+    # Under a memory limit one writer at a time: a writer holds a whole shard batch and its copies.
     writer = _named(_WriteTask, "write")
     ds = ds.map_batches(writer(str(opts.out), skip_ids, opts.write_rejects, scores), batch_size=opts.shard_rows,
-                        batch_format="pyarrow", num_cpus=0)
+                        batch_format="pyarrow", num_cpus=0, max_retries=TASK_RETRIES,
+                        **_concurrency(1 if opts.memory else None))
     for row in ds.iter_rows():
         yield json.loads(row["record"])
+
+
+def _retry_alone(pipeline: Pipeline, todo: list[Unit], store: ShardStore, opts: RunOptions,
+                 failed: list[BaseException], kills: int) -> None:
+    """Run the units that failed blocks left unfinished once more, each in a task of its own, so a unit that
+    kills its worker takes no other unit with it; those that fail again become one error row each."""
+    done = store.completed_units()
+    left = [u for u in todo if u.id not in done]
+    if left:
+        again: list[BaseException] = []
+        for record in _execute(pipeline, left, opts, store.committed_ids_of_partial_units(), again, alone=True):
+            store.commit(record)
+        failed = failed + again
+        done = store.completed_units()
+    lost = [u for u in left if u.id not in done]
+    if lost:
+        why = lost_units.reason(failed, opts.memory, kills, tries=2 * (TASK_RETRIES + 1))
+        store.commit(lost_units.error_record(pipeline.source, lost, store.unit_rows(), why, opts.out))
 
 
 def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> None:
@@ -382,6 +441,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
     if r.actor:
         import ray
 
+        common["max_task_retries"] = TASK_RETRIES  # Ray Data's default retries a batch that kills its actor forever
         # A pool of model-holding actors as large as the CPUs allow, started at full size (Ray's
         # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs). Two batches in flight
         # per actor: the next one waits inside the actor instead of after a round trip to the driver
@@ -390,7 +450,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
         actor = _named(_StageActor, stage.name)
         return ds.map_batches(actor, fn_constructor_args=(stage, scores), compute=pool, **common)
     chain = _named(_ChainTask, stage.name)
-    return ds.map_batches(chain([stage], scores), **common, **_concurrency(r.concurrency))
+    return ds.map_batches(chain([stage], scores), **common, max_retries=TASK_RETRIES, **_concurrency(r.concurrency))
 
 
 # -- the worker side ----------------------------------------------------------------------------------
@@ -512,5 +572,8 @@ class _WriteTask:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         pin_quality_scores(self.scores)
-        record = write_part(conform(batch), self.out, self.skip_ids, self.write_rejects)
+        try:
+            record = write_part(conform(batch), self.out, self.skip_ids, self.write_rejects)
+        except Exception as e:  # handed to the driver, which stops the run (never a block Ray Data may skip)
+            record = {"failed": f"{type(e).__name__}: {e}", "os_error": isinstance(e, OSError)}
         return pa.table({"record": [json.dumps(record)]})

@@ -262,8 +262,7 @@ class ShardStore:
         """Persist the decisions (as `name`, for audit) before any shard changes, so a rerun applies the very
         same ones."""
         tmp = self.out / (name + ".tmp")
-        pq.write_table(decisions, tmp)
-        os.replace(tmp, self.out / name)
+        _replace(tmp, self.out / name, lambda: pq.write_table(decisions, tmp))
         self.save_global_state({"decided": True, "decisions": name})
 
     def load_decisions(self) -> pa.Table:
@@ -448,7 +447,17 @@ def _removed_stats(summary: pa.Table | None) -> dict[str, dict[str, int]]:
 def _atomic_write(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    _write(table, tmp)
+    _replace(tmp, path, lambda: _write(table, tmp))
+
+
+def _replace(tmp: Path, path: Path, write: Callable[[], Any]) -> None:
+    """`write()` the new file to `tmp`, then rename it over `path`; a write that fails (a full disk) removes
+    the half-written `tmp` (no run would ever delete it) and raises."""
+    try:
+        write()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 

@@ -157,7 +157,8 @@ def test_stats_count_every_stage_and_the_rows_flow_from_one_to_the_next(ray_sess
     assert stages["instructions"]["rows_out"] == result.stats["kept"]
     assert sum(c["dropped"] for c in stages.values()) == result.stats["dropped"]
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
-    assert manifest["stages"][0] == "source pdf/5" and manifest["input_roots"] == [str(corpus.resolve())]
+    assert manifest["stages"][0] == f"source pdf/{PdfSource.version}"
+    assert manifest["input_roots"] == [str(corpus.resolve())]
 
 
 # -- the circuit breaker -------------------------------------------------------------------------------

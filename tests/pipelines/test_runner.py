@@ -49,7 +49,7 @@ def test_bad_inputs_are_recorded_and_every_good_sample_is_kept(tmp_path, corpus,
     assert set(by_type) == set(bad_pdfs), errors
     for kind, path in bad_pdfs.items():
         err = by_type[kind]
-        assert err["uri"] == path.name and err["stage"] == "pdf/5"
+        assert err["uri"] == path.name and err["stage"] == f"pdf/{PdfSource.version}"
         assert path.name in err["message"]
     assert output_ids(tmp_path / "out") == expected_ids(inputs)
     assert result.stats["errors"] == len(errors) == 6
@@ -68,14 +68,14 @@ def test_outputs_have_the_fixed_layout_and_a_manifest_that_checks_out(tmp_path, 
         data = (out / shard["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == shard["sha256"]
         assert pq.read_metadata(out / shard["path"]).num_rows == shard["rows"]
-    # A unit of pages and a unit of one document section per PDF.
-    assert len(manifest["units_completed"]) == result.units_total == 6
+    # One unit per PDF: its pages and its one document section (a unit is cut only where a section starts).
+    assert len(manifest["units_completed"]) == result.units_total == 3
     assert stats["kept"] == sum(s["rows"] for s in manifest["shards"]) == 18
     # The report's table and bar chart and the field notes' raster line chart are cropped as samples too,
     # and each PDF is one interleaved document.
     assert stats["items"] == 6 and stats["kept_by_kind"] == {"page": 6, "text": 6, "chart": 2, "figure": 1,
                                                              "document": 3}
-    assert manifest["versions"]["source"] == "pdf/5"
+    assert manifest["versions"]["source"] == f"pdf/{PdfSource.version}"
 
 
 def test_hugging_face_datasets_reads_images_as_pil(tmp_path, corpus):
@@ -136,7 +136,8 @@ def test_resume_with_other_settings_is_refused_and_fresh_starts_over(tmp_path, c
     with pytest.raises(ResumeMismatch, match="--fresh"):
         build([corpus], tmp_path / "out", pages_per_unit=1)
     redone = build([corpus], tmp_path / "out", pages_per_unit=1, fresh=True)
-    assert redone.units_run == redone.units_total == 6 + 3  # a unit per page, and one per document section
+    # pages_per_unit = 1 cannot split a PDF's one section: a unit per section, that is per PDF
+    assert redone.units_run == redone.units_total == 3
 
 
 def test_limit_stops_after_n_pages(tmp_path, corpus):
