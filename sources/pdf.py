@@ -30,7 +30,7 @@ from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, fa
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
 from sources.pdf_document import Section, document_rows, page_of, plan_sections, unit_ranges
-from sources.pdf_layer import LayerLine, check_layer, ocr_rows, text_lines, to_pixels
+from sources.pdf_layer import LayerLine, check_layer, ocr_rows, pixel_mapper, text_lines, to_pixels
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
 EMBEDDED_CORPUS = package_path("sources", "corpus")
@@ -230,7 +230,7 @@ class PdfSource(Source):
         if known is not None:  # the unit's documents read this page from here
             known[number] = page_of(page, found, regions, self.ocr.layer_max_garbled)
         figures = [_figure_meta(r, page, zoom) for r in regions]
-        boxes = [to_pixels(line.rect, page, zoom) for line in lines]
+        boxes = list(map(pixel_mapper(page, zoom), (line.rect for line in lines)))
         check = check_layer(text, pix, boxes, [f["bbox"] for f in figures],
                             self.ocr.layer_max_garbled, self.ocr.layer_min_text_ink)
         meta = {**info, "page": number + 1, "dpi": round(zoom * 72, 2), "text_layer": bool(text.strip()),

@@ -10,6 +10,7 @@ dark pixels, outside figures, that fall inside a text-layer line box.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from annotators.ocr.ink import share_inside
 from filters.text import garbled_frac
 
 INK_LEVEL = 160  # a pixel darker than this (0-255, darkest channel) is ink
+PixelMap = Callable[[Any], tuple[float, float, float, float]]  # a rect (x0, y0, x1, y1) to pixels
 INK_STEP = 3  # coverage is measured on every 3rd pixel of every 3rd row
 MIN_INK_SHARE = 0.002  # a page with less ink than this (of its area) has nothing to check
 LINE_PAD = 2  # pixels around a line box that still count as the line's (anti-aliasing, descenders)
@@ -70,11 +72,25 @@ def to_pixels(rect: pymupdf.Rect, page: pymupdf.Page, zoom: float,
               origin: pymupdf.Point | None = None) -> tuple[float, float, float, float]:
     """A text-extraction rect as x0, y0, x1, y1 pixels of the page rendered at `zoom` (turned with the
     page's rotation); `origin` is the top-left of a rendered clip, in displayed page points."""
-    r = pymupdf.Rect(rect) * page.rotation_matrix
-    if origin is not None:
-        r = r - (origin.x, origin.y, origin.x, origin.y)
-    r = r * zoom
-    return r.x0, r.y0, r.x1, r.y1
+    return pixel_mapper(page, zoom, origin)(rect)
+
+
+def pixel_mapper(page: pymupdf.Page, zoom: float, origin: pymupdf.Point | None = None) -> PixelMap:
+    """`to_pixels` for many rects of one page: the page's rotation read once, each rect mapped in plain float
+    arithmetic (MuPDF's order: the corners turned, then shifted by `origin`, then scaled), ~30x cheaper than
+    PyMuPDF's Rect and Matrix objects, which cost ~8 ms a page of 45 lines mapped twice. The same values on
+    unturned pages; on turned ones within 1e-4 px (MuPDF turns rects in single precision)."""
+    m = page.rotation_matrix
+    a, b, c, d, e, f = m.a, m.b, m.c, m.d, m.e, m.f
+    ox, oy = (origin.x, origin.y) if origin is not None else (0.0, 0.0)
+
+    def mapped(rect: Any) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = rect
+        xs = (a * x0 + c * y0 + e, a * x1 + c * y0 + e, a * x0 + c * y1 + e, a * x1 + c * y1 + e)
+        ys = (b * x0 + d * y0 + f, b * x1 + d * y0 + f, b * x0 + d * y1 + f, b * x1 + d * y1 + f)
+        return (min(xs) - ox) * zoom, (min(ys) - oy) * zoom, (max(xs) - ox) * zoom, (max(ys) - oy) * zoom
+
+    return mapped
 
 
 def ocr_rows(lines: list[LayerLine], page: pymupdf.Page, zoom: float, width: int, height: int,
@@ -82,8 +98,9 @@ def ocr_rows(lines: list[LayerLine], page: pymupdf.Page, zoom: float, width: int
     """Lines as rows of the `ocr` column (text, score 1.0, quadrilateral box) on an image of
     `width` x `height` pixels; lines outside the image are left out, the rest clipped to it."""
     rows = []
+    px = pixel_mapper(page, zoom, origin)
     for line in lines:
-        x0, y0, x1, y1 = to_pixels(line.rect, page, zoom, origin)
+        x0, y0, x1, y1 = px(line.rect)
         x0, y0, x1, y1 = max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
         if x1 - x0 < 1 or y1 - y0 < 1:
             continue
