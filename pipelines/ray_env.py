@@ -49,7 +49,9 @@ def connect(address: str | None = None, num_cpus: int | None = None,
     Reuses an already-initialised Ray (tests start one per session). With no `address`, starts a
     local instance sized to the machine (or `num_cpus`), on loopback only, with an object store of
     `object_store_memory` bytes (default: `default_object_store_bytes()`) that spills to `spill_dir`
-    (default: Ray's temp folder). A cluster's memory settings are its nodes' (`ray start`).
+    (default: Ray's temp folder). A cluster's memory settings are its nodes' (`ray start`). A local
+    instance's processes and spilled objects go when this process goes, however it goes, and old session
+    folders are pruned (`pipelines/ray_lifecycle.py`).
     """
     if address and _set_here and "ray" not in sys.modules:
         os.environ.pop(LOOPBACK_SWITCH, None)  # a cluster driver listens on its cluster address
@@ -64,6 +66,11 @@ def connect(address: str | None = None, num_cpus: int | None = None,
         if address:
             ray.init(address=address, log_to_driver=True)
         else:
+            from pipelines import ray_lifecycle
+
+            temp_dir = os.environ.get("VLFORGE_RAY_TMP") or os.path.join(tempfile.gettempdir(), "vlforge-ray")
+            ray_lifecycle.tidy(temp_dir)  # stop what a killed earlier run left running; prune old session folders
+            ray_lifecycle.follow_driver(temp_dir)  # the instance's processes end with this process
             system: dict[str, Any] = {}
             if spill_dir:
                 os.makedirs(spill_dir, exist_ok=True)
@@ -73,9 +80,10 @@ def connect(address: str | None = None, num_cpus: int | None = None,
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 object_store_memory=object_store_memory,
-                _temp_dir=os.environ.get("VLFORGE_RAY_TMP") or os.path.join(tempfile.gettempdir(), "vlforge-ray"),
+                _temp_dir=temp_dir,
                 _system_config=system or None,
             )
+            ray_lifecycle.record(spill_dir)
     resources = ray.cluster_resources()
     return {"address": address or "local", "cpus": int(resources.get("CPU", 0)),
             "gpus": int(resources.get("GPU", 0)), "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
