@@ -41,8 +41,8 @@ ITEMS_PER_TASK = 8  # measured: 1 -> 39, 8 -> 45, 16 -> 47 pages/s on 2 CPUs wit
 MODEL_BLOCK_BYTES = 256 * 1024
 TASK_RETRIES = 2  # a task whose worker dies is tried 3 times (Ray Data's default: forever, a hang on an OOM loop)
 # Ray Data 2.60 (pinned) takes those retries only as `ray_remote_args`, which it warns will go in 2.64: noise in
-# every run until then.
-warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+# every run until then (silenced in `_stream`, after Ray's import puts its own filter for the warning first).
+RETRIES_WARNING = "`ray_remote_args` is deprecated"
 
 
 @dataclass
@@ -205,6 +205,8 @@ def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: 
 def _stream(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str], alone: bool):
     """Build the Ray Data plan and yield each record the writer returns."""
     import ray.data
+
+    warnings.filterwarnings("ignore", message=RETRIES_WARNING)
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = True

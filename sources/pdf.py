@@ -11,6 +11,7 @@ reason a person understands; the good pages of the same file are kept.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -113,7 +114,11 @@ class PdfSource(Source):
 
     # -- driver side -------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:
-        units: list[Unit] = []
+        """Units of about `pages_per_unit` pages per PDF, in file order; when text layers are audited, the files'
+        units are dealt round-robin, so workers start on different documents: each document's audit verdict
+        is computed by the first worker that needs it while the others wait, and two workers starting on one
+        long manual left one idle for the whole audit (~0.5 s a page read, several pages)."""
+        per_file: list[list[Unit]] = []
         budget = math.inf if limit is None else limit
         per = max(1, self.config.pages_per_unit)
         files = find_pdfs(inputs or [str(EMBEDDED_CORPUS)])
@@ -124,18 +129,22 @@ class PdfSource(Source):
             path, uri = file.path, file.uri
             pages, toc = _outline(path, self.config.documents)
             if pages is None:  # cannot be opened: one unit, whose expand records why
-                units.append(Unit(f"{uri}#document", uri, 0, {"path": str(path), "start": 0, "end": 0}))
+                per_file.append([Unit(f"{uri}#document", uri, 0, {"path": str(path), "start": 0, "end": 0})])
                 continue
             end_all = int(min(pages, budget))
             budget -= end_all
             state = None if self.state_dir is None else str(self.state_dir)  # where audit verdicts are kept
             sections = plan_sections(toc, end_all, self.config.document_pages) if self.config.documents else []
+            units: list[Unit] = []
+            per_file.append(units)
             for start, end, owned in unit_ranges(sections, end_all, per):
                 params = {"path": str(path), "start": start, "end": end, "state": state}
                 if owned:
                     params["sections"] = [{"document": i, **sections[i].params()} for i in owned]
                 units.append(Unit(f"{uri}#pages={start}-{end}", uri, end - start, params))
-        return units
+        if self.ocr.audits:
+            return [u for dealt in itertools.zip_longest(*per_file) for u in dealt if u is not None]
+        return [u for units in per_file for u in units]
 
     # -- worker side -------------------------------------------------------------------------
     def expand(self, unit: Unit) -> Iterator[dict[str, Any]]:
