@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -16,9 +15,9 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.shards import read_shards
 from sources.corpus.make import make
 from tests.conftest import REPO
+from tests.outputs import contents
 
 pytestmark = pytest.mark.slow
 
@@ -48,17 +47,6 @@ def ray_processes(ray_tmp: Path) -> list[psutil.Process]:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
-
-
-def contents(out: Path) -> dict[str, str]:
-    """id -> digest of the sample's content, over kept and rejected samples; fails on duplicates."""
-    rows = {}
-    for folder in ("shards", "rejects"):
-        for r in read_shards(out, folder).select(["id", "image", "text", "keep"]).to_pylist():
-            assert r["id"] not in rows, f"duplicate sample {r['id']}"
-            img = (r["image"] or {}).get("bytes") or b""
-            rows[r["id"]] = hashlib.sha256(img + (r["text"] or "").encode() + str(r["keep"]).encode()).hexdigest()
-    return rows
 
 
 def test_default_build_runs_the_embedded_corpus_and_prints_a_summary(tmp_path):

@@ -8,7 +8,6 @@ of their own runs: other Ray instances on the machine (the test session's, other
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -23,9 +22,9 @@ import psutil
 import pytest
 
 from pipelines import ray_lifecycle
-from pipelines.shards import read_shards
 from sources.corpus.make import make
 from tests.conftest import REPO
+from tests.outputs import contents
 
 ARGS = ["--source", "pdf", "--ocr", "none", "--num-cpus", "1", "--no-report"]
 
@@ -89,17 +88,6 @@ def session_of(ray_tmp: Path, driver: int) -> Path:
     """The Ray session folder a driver made (Ray names it after the driver's pid)."""
     (folder,) = ray_tmp.glob(f"session_*_{driver}")
     return folder
-
-
-def contents(out: Path) -> dict[str, str]:
-    """id -> digest of the sample's content, over kept and rejected samples; fails on duplicates."""
-    rows = {}
-    for folder in ("shards", "rejects"):
-        for r in read_shards(out, folder).select(["id", "image", "text", "keep"]).to_pylist():
-            assert r["id"] not in rows, f"duplicate sample {r['id']}"
-            img = (r["image"] or {}).get("bytes") or b""
-            rows[r["id"]] = hashlib.sha256(img + (r["text"] or "").encode() + str(r["keep"]).encode()).hexdigest()
-    return rows
 
 
 @pytest.fixture(scope="module")
