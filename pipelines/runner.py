@@ -223,6 +223,11 @@ def _stream(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: f
     # Before a model stage, blocks are cut to about one page each, so the actors share out the work
     # page by page and the run's tail is one page, not one unit of 8 (a fresh context holds the default).
     ctx.target_max_block_size = MODEL_BLOCK_BYTES if heavy else ray.data.DataContext().target_max_block_size
+    # Retries bounded (Ray Data's default retries a task whose worker dies forever), except in a run with a model
+    # actor pool: there any retry setting (`max_retries` on its tasks or `max_task_retries` on its actors) made a
+    # 2-CPU run with 2 OCR actors (`ocr.policy = all`) never schedule its source task (Ray Data 2.60). Such a run
+    # keeps Ray Data's unbounded retries of a killed worker.
+    retries = {} if heavy else {"max_retries": TASK_RETRIES}
     ds = ray.data.from_items([u.to_row() for u in units], override_num_blocks=blocks)
     src = pipeline.source
     scores = quality_scores()  # pinned in every task, so all parts of the run share one schema
@@ -233,23 +238,22 @@ def _stream(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: f
     head = segments.pop(0) if segments and isinstance(segments[0], list) else []
     expand = _named(_ExpandTask, "+".join([f"source:{src.name}", *(s.name for s in head)]))
     ds = ds.map_batches(expand(src, pipeline.versions(), head, scores), batch_size=None, batch_format="pyarrow",
-                        num_cpus=max([src.resources.num_cpus, *_cpus(head)]), max_retries=TASK_RETRIES,
+                        num_cpus=max([src.resources.num_cpus, *_cpus(head)]), **retries,
                         **_concurrency(src.resources.concurrency))
     for segment in segments:
         if isinstance(segment, list):
             chain = _named(_ChainTask, "+".join(s.name for s in segment))
             ds = ds.map_batches(chain(segment, scores), batch_size=None, batch_format="pyarrow",
-                                num_cpus=max(_cpus(segment)), max_retries=TASK_RETRIES)
+                                num_cpus=max(_cpus(segment)), **retries)
         else:
-            ds = _map_stage(ds, segment, scores)
+            ds = _map_stage(ds, segment, scores, retries)
     # The writer asks for no CPU: it mostly moves bytes to disk, and a CPU share would stop a full pool
     # of model actors from ever letting it run before the end. Its distinct resources also keep it out
     # of Ray's operator fusion: fused upstream, its large batch would make every task wait for a shard.
     # Under a memory limit one writer at a time: a writer holds a whole shard batch and its copies.
     writer = _named(_WriteTask, "write")
     ds = ds.map_batches(writer(str(opts.out), skip_ids, opts.write_rejects, scores), batch_size=opts.shard_rows,
-                        batch_format="pyarrow", num_cpus=0, max_retries=TASK_RETRIES,
-                        **_concurrency(1 if opts.memory else None))
+                        batch_format="pyarrow", num_cpus=0, **retries, **_concurrency(1 if opts.memory else None))
     for row in ds.iter_rows():
         yield json.loads(row["record"])
 
@@ -434,7 +438,7 @@ def _named(cls: type, name: str) -> type:
     return type(name, (cls,), {"__module__": cls.__module__})
 
 
-def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
+def _map_stage(ds, stage: Stage, scores: tuple[str, ...], retries: dict[str, int]):
     r = stage.resources
     common: dict[str, Any] = {"batch_size": r.batch_size, "batch_format": "pyarrow", "num_cpus": r.num_cpus}
     if r.num_gpus:
@@ -442,7 +446,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
     if r.actor:
         import ray
 
-        common["max_task_retries"] = TASK_RETRIES  # Ray Data's default retries a batch that kills its actor forever
+        # No `max_task_retries`: any retry setting in a run with an actor pool hangs it (see `retries` in _stream).
         # A pool of model-holding actors as large as the CPUs allow, started at full size (Ray's
         # autoscaler kept one actor busy with every queued block: 1.09x on 2 CPUs). Two batches in flight
         # per actor: the next one waits inside the actor instead of after a round trip to the driver
@@ -451,7 +455,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...]):
         actor = _named(_StageActor, stage.name)
         return ds.map_batches(actor, fn_constructor_args=(stage, scores), compute=pool, **common)
     chain = _named(_ChainTask, stage.name)
-    return ds.map_batches(chain([stage], scores), **common, max_retries=TASK_RETRIES, **_concurrency(r.concurrency))
+    return ds.map_batches(chain([stage], scores), **common, **retries, **_concurrency(r.concurrency))
 
 
 # -- the worker side ----------------------------------------------------------------------------------
