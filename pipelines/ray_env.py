@@ -43,13 +43,14 @@ def default_object_store_bytes() -> int:
 
 
 def connect(address: str | None = None, num_cpus: int | None = None,
-            object_store_memory: int | None = None, spill_dir: str = "") -> dict[str, object]:
+            object_store_memory: int | None = None, spill_dir: str = "", spare_workers: int = 1) -> dict[str, object]:
     """Make sure this process is a Ray driver; returns a few facts about the cluster for the summary.
 
     Reuses an already-initialised Ray (tests start one per session). With no `address`, starts a
     local instance sized to the machine (or `num_cpus`), on loopback only, with an object store of
     `object_store_memory` bytes (default: `default_object_store_bytes()`) that spills to `spill_dir`
-    (default: Ray's temp folder). A cluster's memory settings are its nodes' (`ray start`). A local
+    (default: Ray's temp folder), keeping up to `spare_workers` idle worker processes beyond one per CPU
+    alive (the reason is at the setting). A cluster's memory settings are its nodes' (`ray start`). A local
     instance's processes and spilled objects go when this process goes, however it goes, and old session
     folders are pruned (`pipelines/ray_lifecycle.py`).
     """
@@ -71,7 +72,11 @@ def connect(address: str | None = None, num_cpus: int | None = None,
             temp_dir = os.environ.get("VLFORGE_RAY_TMP") or os.path.join(tempfile.gettempdir(), "vlforge-ray")
             ray_lifecycle.tidy(temp_dir)  # stop what a killed earlier run left running; prune old session folders
             ray_lifecycle.follow_driver(temp_dir)  # the instance's processes end with this process
-            system: dict[str, Any] = {}
+            # Ray kills idle task workers beyond one per CPU. The writer (no CPU) runs beside the busy stage
+            # workers in a process of its own; once it idles, Ray killed a stage worker instead, and the next
+            # task started a new one that set every stage up again (a third set-up and a gap with one core
+            # busy, on 753 pages of manuals). One spare keeps the set-up stage workers and the writer alive.
+            system: dict[str, Any] = {"num_workers_soft_limit": (num_cpus or os.cpu_count() or 1) + spare_workers}
             if spill_dir:
                 os.makedirs(spill_dir, exist_ok=True)
                 system["object_spilling_config"] = json.dumps(

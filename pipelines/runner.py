@@ -147,7 +147,7 @@ def _run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         pipeline.source.preflight()
         for stage in pipeline.stages:
             stage.preflight()
-        cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
+        cluster = _connect(opts)
         _check_gpus(pipeline)
         work_started = time.perf_counter()  # items/s leaves out Ray's start-up, a fixed cost of a few seconds
         kills, failed = memory_budget.oom_kills(), []
@@ -157,7 +157,7 @@ def _run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
             _retry_alone(pipeline, todo, store, opts, failed, kills)
     if global_stage is not None and not store.global_state().get("complete"):
         if not cluster:
-            cluster = ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir)
+            cluster = _connect(opts)
         _global_pass(global_stage, store, opts)
     items = sum(u.size for u in todo)
     seconds = time.perf_counter() - started
@@ -185,6 +185,12 @@ def _run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
         raise StageFailed(f"source failed on every one of its {source['errors']} rows and produced no sample "
                           f"({_first_error(opts.out)}); see {opts.out / 'errors.parquet'}")
     return result
+
+
+def _connect(opts: RunOptions) -> dict[str, Any]:
+    """Ray for this run; under a memory limit no idle worker is kept beyond one per CPU (each holds its models)."""
+    return ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir,
+                           spare_workers=0 if opts.memory else 1)
 
 
 def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str],

@@ -84,10 +84,10 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "7"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
+    version = "8"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
     # 5: PNGs deflated at level 1 by images.pixmap_png (same pixels, other bytes, so other ids);
     # 6: documents assembled inside the page units that own their sections (same rows, other units);
-    # 7: PNGs deflated by ISA-L at level 2 (same pixels, other bytes, so other ids)
+    # 7: PNGs deflated by ISA-L at level 2 (same pixels, other bytes, so other ids); 8: audits read sampled lines
     item_name = "pages"
 
     def __init__(self, config: PdfConfig = PdfConfig(), ocr: OcrConfig | None = None):
@@ -199,10 +199,11 @@ class PdfSource(Source):
         def has_text(n: int) -> bool:
             return bool(doc.load_page(n).get_text("text").strip())
 
-        def read_page(n: int) -> tuple[str, np.ndarray]:
+        def read_page(n: int) -> tuple[str, np.ndarray, list[tuple[str, tuple[float, float, float, float]]]]:
             page = doc.load_page(n)
-            pix, _, _ = self._render(page)
-            return page.get_text("text"), _rgb(pix)
+            pix, zoom, _ = self._render(page)
+            to_px = pixel_mapper(page, zoom)
+            return page.get_text("text"), _rgb(pix), [(line.text, to_px(line.rect)) for line in text_lines(page)]
 
         return self.auditor.verdict(unit.uri, doc.page_count, has_text, read_page, unit.params.get("state"))
 

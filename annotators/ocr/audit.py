@@ -8,6 +8,16 @@ invisible layer over a different scan) is caught, a deterministic share of each 
 with the audit backend and scored. A document whose audited pages read back worse than
 `ocr.audit_max_cer` is distrusted: every page of it goes to OCR.
 
+An audited page is read line by line: up to `AUDIT_LINES` of its layer's lines, chosen by hash, each
+cropped at the layer's own box and read as one line, against the layer's text for that line. That
+is what an audit asks (does the layer say what the page shows, where it says it?) at about a quarter
+of the cost of reading the whole page: on the 13 audited pages of six Debian manuals, 0.28 s a page
+against 1.26 s with Tesseract, with the same CER to within 0.01 on 12 of them. A layer over other
+text (an invisible layer over a different scan) or in a wrong font encoding reads back as other
+text either way. Lines made of dot leaders (contents and index pages: OCR reads leaders as
+"0.0.6 c cece") and lines with fewer than `MIN_LINE_LETTERS` letters (page numbers) are never chosen; a
+page with fewer than `MIN_AUDIT_LINES` lines left is read whole, as before.
+
 The verdict is needed before any page of the document leaves the source, and a long document is
 expanded in many units on many workers, so the first worker to need it computes it under a file
 lock in the run's state folder and the others read it: once per document per run, and a resumed
@@ -26,12 +36,18 @@ from pathlib import Path
 import numpy as np
 
 from annotators.ocr.backend import OcrBackend, OcrConfig, make_backend, reading_order
-from annotators.ocr.cer import cer
+from annotators.ocr.cer import cer, strip_leaders
 from filters.textkit import CJK_LETTER_RE
 
 AUDIT_DIR = "ocr_audit"
 CJK_PACKS = ("chi_", "jpn", "kor")  # Tesseract language packs of CJK scripts
 MAX_SEARCH = 50  # pages tried, in hash order, to find one with text
+AUDIT_LINES = 12  # lines read per audited page
+MIN_AUDIT_LINES = 6  # a page with fewer lines fit to audit is read whole
+MIN_LINE_LETTERS = 4
+LINE_PAD = 0.25  # of the line's height, at least 4 px, around each line's box: ascenders, descenders, a superscript
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in the render's pixels
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,27 @@ class Verdict:
     def trusted(self) -> bool:
         """The document's text layer reads back like its pages (or nothing could be audited)."""
         return not self.pages or float(np.mean(list(self.pages.values()))) <= self.max_cer
+
+
+def audit_lines(uri: str, page: int, lines: list[tuple[str, Box]]) -> list[tuple[str, Box]]:
+    """The layer lines of a page an audit reads: up to `AUDIT_LINES` of those fit for it, by a hash of
+    uri, page and line, in page order; none when fewer than `MIN_AUDIT_LINES` are fit."""
+    fit = [i for i, (text, _) in enumerate(lines)
+           if sum(c.isalpha() for c in text) >= MIN_LINE_LETTERS and strip_leaders(text) == text]
+    if len(fit) < MIN_AUDIT_LINES:
+        return []
+    chosen = sorted(fit, key=lambda i: hashlib.blake2b(f"{uri}#page={page + 1}#line={i}".encode(),
+                                                       digest_size=8).digest())[:AUDIT_LINES]
+    return [lines[i] for i in sorted(chosen)]
+
+
+def line_crop(image: np.ndarray, box: Box) -> np.ndarray:
+    """The part of `image` around one line's box, padded by `LINE_PAD` of its height."""
+    x0, y0, x1, y1 = box
+    pad = max(4, int(LINE_PAD * (y1 - y0)))
+    h, w = image.shape[:2]
+    return np.ascontiguousarray(image[max(0, int(y0) - pad): min(h, int(y1) + pad + 1),
+                                      max(0, int(x0) - pad): min(w, int(x1) + pad + 1)])
 
 
 def page_rank(uri: str, page: int) -> float:
@@ -90,10 +127,13 @@ class Auditor:
         return backend
 
     def verdict(self, uri: str, page_count: int, has_text: Callable[[int], bool],
-                read_page: Callable[[int], tuple[str, np.ndarray]], state_dir: str | None) -> Verdict:
+                read_page: Callable[[int], tuple[str, np.ndarray, list[tuple[str, Box]]]],
+                state_dir: str | None) -> Verdict:
         """The document's verdict: from this process's cache, the run's state folder, or computed now.
-        `read_page(n)` gives page n's text layer and its render (RGB)."""
-        key = hashlib.blake2b(f"{uri}:{page_count}:{self.settings.audit_share}".encode(), digest_size=12).hexdigest()
+        `read_page(n)` gives page n's text layer, its render (RGB) and the layer's lines with their boxes
+        in the render's pixels."""
+        key = hashlib.blake2b(f"{uri}:{page_count}:{self.settings.audit_share}:lines".encode(),
+                              digest_size=12).hexdigest()
         if key in self._cache:
             return self._cache[key]
         if state_dir is None:
@@ -117,12 +157,22 @@ class Auditor:
         return found
 
     def _compute(self, uri: str, page_count: int, has_text: Callable[[int], bool],
-                 read_page: Callable[[int], tuple[str, np.ndarray]]) -> Verdict:
+                 read_page: Callable[[int], tuple[str, np.ndarray, list[tuple[str, Box]]]]) -> Verdict:
         assert self.backend is not None, "Auditor.setup() must run first"
         pages = {}
         for n in audit_pages(uri, page_count, self.settings.audit_share, has_text):
-            text, image = read_page(n)
-            backend = self.backend if self.latin is None or CJK_LETTER_RE.search(text) else self.latin
-            lines = reading_order(backend.read(image, upright=True))
-            pages[n] = round(cer(text, "\n".join(line.text for line in lines)), 4)
+            text, image, layer = read_page(n)
+            chosen = audit_lines(uri, n, layer)
+            if chosen:
+                said = "\n".join(line for line, _ in chosen)
+                read = "\n".join(self._backend_for(line).read_line(line_crop(image, box)) for line, box in chosen)
+            else:
+                lines = reading_order(self._backend_for(text).read(image, upright=True))
+                said, read = text, "\n".join(line.text for line in lines)
+            pages[n] = round(cer(said, read), 4)
         return Verdict(self.backend.version(), self.settings.audit_max_cer, pages)
+
+    def _backend_for(self, text: str) -> OcrBackend:
+        """Tesseract without its CJK packs for text with no CJK letter (30% faster), else the full backend."""
+        assert self.backend is not None
+        return self.backend if self.latin is None or CJK_LETTER_RE.search(text) else self.latin

@@ -120,6 +120,10 @@ class OcrBackend(ABC):
         good lines upside down (RapidOCR read an upright URL as "(Cc=-: ct" and then dropped it). False
         for scans and camera images, whose lines may be rotated."""
 
+    def read_line(self, image: np.ndarray) -> str:
+        """The text of an image holding one upright line (a crop around a text-layer line, for audits)."""
+        return " ".join(line.text for line in reading_order(self.read(image, upright=True)))
+
     def version(self) -> str:
         return self.name
 

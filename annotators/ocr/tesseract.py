@@ -76,5 +76,18 @@ class TesseractBackend(OcrBackend):
             lines.append(OcrLine(text, score, rect_box(x0, y0, x1, y1)))
         return lines
 
+    def read_line(self, image: np.ndarray) -> str:
+        """One line as one line (page segmentation RAW_LINE): no layout analysis, and, unlike SINGLE_LINE,
+        no empty answer for a line with a superscript or a short number (both seen on real manuals)."""
+        from PIL import Image
+
+        tess = self._tesserocr
+        self._api.SetPageSegMode(tess.PSM.RAW_LINE)
+        try:
+            self._api.SetImage(Image.fromarray(image))
+            return (self._api.GetUTF8Text() or "").strip()
+        finally:
+            self._api.SetPageSegMode(tess.PSM.AUTO)
+
     def version(self) -> str:
         return f"tesseract-{self._tesserocr.tesseract_version().split()[1]}"

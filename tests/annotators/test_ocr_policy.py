@@ -9,7 +9,7 @@ import numpy as np
 import pymupdf
 import pytest
 
-from annotators.ocr.audit import Auditor, audit_pages
+from annotators.ocr.audit import AUDIT_LINES, Auditor, audit_lines, audit_pages
 from annotators.ocr.backend import OcrConfig
 from annotators.ocr.cer import cer
 from annotators.ocr.stage import OcrStage
@@ -155,6 +155,18 @@ def test_audit_pages_are_a_fixed_share_with_at_least_one_page_with_text():
     assert audit_pages("other.pdf", 1000, 0.02, with_text.__contains__) != chosen  # spread by document
     assert len(audit_pages("short.pdf", 3, 0.02, lambda n: n == 2)) == 1  # at least one, and one with text
     assert audit_pages("blank.pdf", 3, 0.5, lambda n: False) == []
+
+
+def test_audits_read_a_fixed_sample_of_real_lines_and_read_short_pages_whole():
+    box = (10.0, 20.0, 300.0, 40.0)
+    words = [(f"line {i} of the running text", box) for i in range(40)]
+    leaders = [("Introduction . . . . . . . . . . . 3", box), ("17", box), ("iv", box)]
+    chosen = audit_lines("manual.pdf", 4, leaders + words)
+    assert len(chosen) == AUDIT_LINES and all(c in words for c in chosen)  # no leaders, no page numbers
+    assert chosen == audit_lines("manual.pdf", 4, leaders + words)  # repeatable
+    assert chosen != audit_lines("manual.pdf", 5, leaders + words)  # spread by page
+    assert chosen == sorted(chosen, key=(leaders + words).index)  # in page order
+    assert audit_lines("manual.pdf", 4, leaders * 10 + words[:5]) == []  # too few fit: the page is read whole
 
 
 def test_a_document_whose_layer_says_something_else_is_ocred_in_full_and_the_verdict_is_kept(tmp_path):
