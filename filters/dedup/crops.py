@@ -73,4 +73,12 @@ def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _bits(x: np.ndarray) -> np.ndarray:
+    return bit_counts(x)
+
+
+def bit_counts(x: np.ndarray) -> np.ndarray:
+    """Set bits of each row of a uint8 matrix: the Hamming distance of XORed fingerprints. numpy 2's popcount
+    is ~8x faster than unpacking bits; the driver resolves every candidate pair with it."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
     return np.unpackbits(x, axis=1).sum(axis=1)

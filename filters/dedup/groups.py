@@ -197,7 +197,7 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
     near_img = method == NEAR_IMAGE
     if near_img.any():
         ia, ib = a[near_img], b[near_img]
-        close = np.unpackbits(phash[ia] ^ phash[ib], axis=1).sum(axis=1) <= config.max_phash_distance
+        close = crops.bit_counts(phash[ia] ^ phash[ib]) <= config.max_phash_distance
         if config.crop_images and "crop_phash" in sigs.column_names:
             crop_ok, crop = _bytes_matrix(sigs.column("crop_phash"), np.uint8, dense=True)
             both = crop_ok[ia] & crop_ok[ib]
@@ -348,7 +348,7 @@ def _near_images(sigs: pa.Table, config: DedupConfig, dropped: set[str]) -> dict
                 continue
             for i, x in enumerate(members.tolist()):
                 for y in members[i + 1:i + 1 + config.max_bucket_pairs].tolist():
-                    if np.unpackbits(distinct[x] ^ distinct[y]).sum() <= config.max_phash_distance:
+                    if crops.bit_counts(distinct[x:x + 1] ^ distinct[y:y + 1])[0] <= config.max_phash_distance:
                         rx, ry = find(x), find(y)
                         if rx != ry:
                             parent[max(rx, ry)] = min(rx, ry)
