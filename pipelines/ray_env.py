@@ -42,15 +42,15 @@ def default_object_store_bytes() -> int:
     return int(min(max(psutil.virtual_memory().total // 10, 512 << 20), 1 << 30))
 
 
-def connect(address: str | None = None, num_cpus: int | None = None,
-            object_store_memory: int | None = None, spill_dir: str = "", spare_workers: int = 1) -> dict[str, object]:
+def connect(address: str | None = None, num_cpus: int | None = None, object_store_memory: int | None = None,
+            spill_dir: str = "", keep_workers: bool = True) -> dict[str, object]:
     """Make sure this process is a Ray driver; returns a few facts about the cluster for the summary.
 
     Reuses an already-initialised Ray (tests start one per session). With no `address`, starts a
     local instance sized to the machine (or `num_cpus`), on loopback only, with an object store of
     `object_store_memory` bytes (default: `default_object_store_bytes()`) that spills to `spill_dir`
-    (default: Ray's temp folder), keeping up to `spare_workers` idle worker processes beyond one per CPU
-    alive (the reason is at the setting). A cluster's memory settings are its nodes' (`ray start`). A local
+    (default: Ray's temp folder), and, with `keep_workers`, no idle worker killed while the run's demand
+    is at its peak (the reason is at the setting). A cluster's memory settings are its nodes' (`ray start`). A local
     instance's processes and spilled objects go when this process goes, however it goes, and old session
     folders are pruned (`pipelines/ray_lifecycle.py`).
     """
@@ -72,11 +72,14 @@ def connect(address: str | None = None, num_cpus: int | None = None,
             temp_dir = os.environ.get("VLFORGE_RAY_TMP") or os.path.join(tempfile.gettempdir(), "vlforge-ray")
             ray_lifecycle.tidy(temp_dir)  # stop what a killed earlier run left running; prune old session folders
             ray_lifecycle.follow_driver(temp_dir)  # the instance's processes end with this process
-            # Ray kills idle task workers beyond one per CPU. The writer (no CPU) runs beside the busy stage
-            # workers in a process of its own; once it idles, Ray killed a stage worker instead, and the next
-            # task started a new one that set every stage up again (a third set-up and a gap with one core
-            # busy, on 753 pages of manuals). One spare keeps the set-up stage workers and the writer alive.
-            system: dict[str, Any] = {"num_workers_soft_limit": (num_cpus or os.cpu_count() or 1) + spare_workers}
+            # Ray kills idle workers once it has more workers than CPUs, and it counts every worker: Ray Data's
+            # own two actors, model actors and the writer (no CPU), which runs beside the busy stage workers in
+            # a process of its own. So a stage worker idle between two tasks was killed, and the next task
+            # started a new process that imported and set every stage up again (on 753 pages of manuals: a
+            # third set-up, and seconds with one core busy). Ray never starts more processes than the run's
+            # peak demand, so a high limit only keeps those alive; under a memory limit Ray's default holds.
+            cpus = num_cpus or os.cpu_count() or 1
+            system: dict[str, Any] = {"num_workers_soft_limit": 2 * cpus + 4} if keep_workers else {}
             if spill_dir:
                 os.makedirs(spill_dir, exist_ok=True)
                 system["object_spilling_config"] = json.dumps(

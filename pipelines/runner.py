@@ -190,7 +190,7 @@ def _run(pipeline: Pipeline, opts: RunOptions) -> RunResult:
 def _connect(opts: RunOptions) -> dict[str, Any]:
     """Ray for this run; under a memory limit no idle worker is kept beyond one per CPU (each holds its models)."""
     return ray_env.connect(opts.ray_address, opts.num_cpus, opts.object_store_bytes, opts.spill_dir,
-                           spare_workers=0 if opts.memory else 1)
+                           keep_workers=opts.memory is None)
 
 
 def _execute(pipeline: Pipeline, units: list[Unit], opts: RunOptions, skip_ids: frozenset[str],
