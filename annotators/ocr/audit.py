@@ -12,7 +12,8 @@ An audited page is read line by line: up to `AUDIT_LINES` of its layer's lines, 
 cropped at the layer's own box and read as one line, against the layer's text for that line. That
 is what an audit asks (does the layer say what the page shows, where it says it?) at about a quarter
 of the cost of reading the whole page: on the 13 audited pages of six Debian manuals, 0.28 s a page
-against 1.26 s with Tesseract, with the same CER to within 0.01 on 12 of them. A layer over other
+against 1.26 s with Tesseract, with the same CER to within 0.01 on 11 of them (a contents page read
+0.03 instead of 0.18 without its leader lines; an index page is read whole). A layer over other
 text (an invisible layer over a different scan) or in a wrong font encoding reads back as other
 text either way. Lines made of dot leaders (contents and index pages: OCR reads leaders as
 "0.0.6 c cece") and lines with fewer than `MIN_LINE_LETTERS` letters (page numbers) are never chosen; a

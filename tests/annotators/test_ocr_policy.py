@@ -19,6 +19,7 @@ from pipelines.runner import RunOptions, run
 from pipelines.schema import to_table
 from pipelines.shards import read_shards
 from sources.pdf import PdfConfig, PdfSource
+from sources.pdf_layer import text_lines
 
 AUTO = OcrConfig(policy="auto")
 BODY = ("Harbour water rose in July and the pumps ran all night.\n"
@@ -169,7 +170,8 @@ def test_audits_read_a_fixed_sample_of_real_lines_and_read_short_pages_whole():
     assert audit_lines("manual.pdf", 4, leaders * 10 + words[:5]) == []  # too few fit: the page is read whole
 
 
-def test_a_document_whose_layer_says_something_else_is_ocred_in_full_and_the_verdict_is_kept(tmp_path):
+@pytest.mark.parametrize("lines", [3, 8])  # too few lines to sample: the page is read whole; enough: line by line
+def test_a_document_whose_layer_says_something_else_is_ocred_in_full_and_the_verdict_is_kept(tmp_path, lines):
     """An invisible text layer that does not match the scan under it: the audit reads the scan, disagrees,
     and every page goes to OCR; a second worker (another Auditor) reads the verdict from the run's state."""
     doc = pymupdf.open()
@@ -180,9 +182,11 @@ def test_a_document_whose_layer_says_something_else_is_ocred_in_full_and_the_ver
         page = doc.new_page()
         page.insert_image(page.rect, stream=image)
         page.insert_textbox(pymupdf.Rect(50, 50, 550, 300),
-                            "Quarterly revenue grew in every region except the south.\n" * 3,
+                            "Quarterly revenue grew in every region except the south.\n" * lines,
                             fontsize=11, render_mode=3)  # invisible, and wrong
     doc.save(tmp_path / "lying.pdf")
+    layer = [(line.text, (0.0, 0.0, 1.0, 1.0)) for line in text_lines(pymupdf.open(tmp_path / "lying.pdf")[0])]
+    assert bool(audit_lines("lying.pdf", 0, layer)) == (lines == 8)  # read line by line, or whole
     rows = pages(tmp_path / "lying.pdf", AUTO, state=tmp_path / "state")
     assert [meta(r).get("ocr_needed") for r in rows] == ["audit_failed"] * 3
     audited = [r for r in rows if "ocr_audit" in meta(r)]
