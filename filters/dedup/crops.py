@@ -73,14 +73,10 @@ def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         b_in_a = np.bitwise_count(a[:, 2:] ^ b[:, 1:2]).sum(axis=2, dtype=np.int64).min(axis=1)
         return np.minimum(whole, np.minimum(a_in_b, b_in_a))
     a, b = a.reshape(len(a), HASHES, 32), b.reshape(len(b), HASHES, 32)
-    best = _bits(a[:, 0] ^ b[:, 0])
+    best = bit_counts(a[:, 0] ^ b[:, 0])
     for j in range(2, HASHES):
-        best = np.minimum(best, np.minimum(_bits(a[:, 1] ^ b[:, j]), _bits(a[:, j] ^ b[:, 1])))
+        best = np.minimum(best, np.minimum(bit_counts(a[:, 1] ^ b[:, j]), bit_counts(a[:, j] ^ b[:, 1])))
     return best
-
-
-def _bits(x: np.ndarray) -> np.ndarray:
-    return bit_counts(x)
 
 
 def bit_counts(x: np.ndarray) -> np.ndarray:
