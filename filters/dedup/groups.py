@@ -348,7 +348,7 @@ def _near_images(sigs: pa.Table, config: DedupConfig, dropped: set[str]) -> dict
                 continue
             for i, x in enumerate(members.tolist()):
                 for y in members[i + 1:i + 1 + config.max_bucket_pairs].tolist():
-                    if crops.bit_counts(distinct[x:x + 1] ^ distinct[y:y + 1])[0] <= config.max_phash_distance:
+                    if crops.bit_counts(distinct[x] ^ distinct[y]) <= config.max_phash_distance:
                         rx, ry = find(x), find(y)
                         if rx != ry:
                             parent[max(rx, ry)] = min(rx, ry)
