@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pymupdf
 
-from annotators.ocr.audit import Auditor, Verdict
+from annotators.ocr.audit import Auditor, Box, Verdict
 from annotators.ocr.backend import OcrConfig
 from pipelines import images
 from pipelines.registry import register_source
@@ -199,11 +199,13 @@ class PdfSource(Source):
         def has_text(n: int) -> bool:
             return bool(doc.load_page(n).get_text("text").strip())
 
-        def read_page(n: int) -> tuple[str, np.ndarray, list[tuple[str, tuple[float, float, float, float]]]]:
+        def read_page(n: int) -> tuple[str, np.ndarray, list[tuple[str, Box]]]:
             page = doc.load_page(n)
             pix, zoom, _ = self._render(page)
             to_px = pixel_mapper(page, zoom)
-            return page.get_text("text"), _rgb(pix), [(line.text, to_px(line.rect)) for line in text_lines(page)]
+            textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)  # one extraction for the text and its lines
+            lines = [(line.text, to_px(line.rect)) for line in text_lines(page, textpage)]
+            return page.get_text("text", textpage=textpage), _rgb(pix), lines
 
         return self.auditor.verdict(unit.uri, doc.page_count, has_text, read_page, unit.params.get("state"))
 
