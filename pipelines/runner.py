@@ -9,6 +9,7 @@ they arrive, so memory stays bounded and a killed run resumes where it stopped.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import time
@@ -469,6 +470,7 @@ def _map_stage(ds, stage: Stage, scores: tuple[str, ...], retries: dict[str, int
 # keeps the first copy of each stage it set up (by `setup_key()`: class, version, settings, model) and
 # runs every later task with that one, so `setup()` (a model load) runs once per worker process.
 _SET_UP_MAX = 32
+GC_YOUNG_THRESHOLD = 10_000
 _set_up: dict[str, Any] = {}
 
 
@@ -479,10 +481,22 @@ def _ready(obj: Stage | Source) -> tuple[Any, int]:
     if found is not None:
         return found, 0
     obj.setup()
+    _calm_gc()
     if len(_set_up) >= _SET_UP_MAX:  # a long-lived worker of many runs (tests): forget the oldest
         _set_up.pop(next(iter(_set_up)))
     _set_up[key] = obj
     return obj, 1
+
+
+def _calm_gc() -> None:
+    """Make Python's cyclic collector cheap in a stage worker: what set-up loaded (modules, models, tables)
+    moves out of its reach for good (`gc.freeze`), and young collections run every 10,000 allocations
+    instead of 700. Page work allocates many short-lived objects (a text layer's dicts) and few reference
+    cycles, so the collector mostly walked live objects: on two real manuals' 120 pages, 600 young and 4
+    full collections (90 ms each) cost 5.5 ms a page, 4% of the default chain; with these settings 1.7."""
+    gc.freeze()
+    if gc.get_threshold()[0] < GC_YOUNG_THRESHOLD:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def run_chain(chain: list[Stage], batch: pa.Table) -> pa.Table:
@@ -520,6 +534,7 @@ class _StageActor:
         pin_quality_scores(scores)
         self.stage, self.scores = stage, scores
         stage.setup()
+        _calm_gc()
         self.setups = 1
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -11,7 +11,7 @@ from PIL import Image, ImageFilter
 
 from filters.dedup.stage import Dedup
 from filters.image import ImageFilter as Filter
-from filters.image import _dilate
+from filters.image import image_scores
 from pipelines import images
 from pipelines.schema import to_table
 
@@ -107,13 +107,22 @@ def test_a_scope_forgets_thumbnails_past_its_budget_but_keeps_hashes(page, decod
         assert len(decodes) == 3
 
 
-def test_dilation_matches_rolling_the_mask_with_wraparound():
-    mask = np.random.default_rng(1).random((37, 53)) > 0.97
-    mask[0, 5] = mask[-1, -1] = True  # content on the edges wraps to the other side
-    expected = mask.copy()
-    for axis in (0, 1):
-        grown = expected.copy()
-        for s in (1, 2):
-            grown |= np.roll(expected, s, axis) | np.roll(expected, -s, axis)
-        expected = grown
-    assert np.array_equal(_dilate(mask), expected)
+def test_blur_is_the_laplacian_variance_near_content_and_the_other_scores_follow_the_histogram():
+    rng = np.random.default_rng(1)
+    grey = np.full((61, 83), 250, np.uint8)
+    grey[20:30, 10:70] = rng.integers(0, 120, (10, 60))  # a band of "text"
+    grey[0, 5] = 0  # content on the edge row: its neighbourhood stays on this side
+    g = grey.astype(np.int64)
+    lap = (4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
+    content = np.abs(g - 250) > 24
+    near = np.zeros_like(content)
+    for y, x in zip(*np.nonzero(content), strict=True):
+        near[max(0, y - 2):y + 3, max(0, x - 2):x + 3] = True
+    hist = np.bincount(grey.ravel(), minlength=256) / grey.size
+    p = hist[hist > 0]
+    scores = image_scores(grey)
+    assert scores["blur"] == pytest.approx(lap[near[1:-1, 1:-1]].var(), rel=1e-9)
+    assert scores["content_frac"] == pytest.approx(content.mean())
+    assert scores["entropy"] == pytest.approx(-(p * np.log2(p)).sum())
+    assert scores["pixel_std"] == pytest.approx(grey.std())
+    assert image_scores(np.full((40, 40), 255, np.uint8))["blur"] == 0.0  # a blank page has nothing to be sharp
