@@ -145,7 +145,7 @@ def text_referents(lines: list[tuple[str, Any]], width: int, height: int, limits
             groups.setdefault(folded[i], []).append(i)
     every_box = _box_array([pixel_box(box) for _, box in lines])
     joined = " ".join(folded)  # a text may run on from one line to the next
-    out = []
+    found: list[tuple[str, str, tuple[Box, ...], list[int]]] = []
     for key, order in groups.items():
         text = texts[order[0]]
         boxes = [sound[i] for i in order]
@@ -154,11 +154,19 @@ def text_referents(lines: list[tuple[str, Any]], width: int, height: int, limits
         if joined.count(key) != len(order):
             continue  # also inside a longer line or across a line break: that place has no box of its own
         kept = _distinct(b for b in boxes if b is not None)
-        if len(kept) > MAX_BOXES:
-            continue
-        readable = len(kept) == 1 and not _overlapped(kept[0], every_box, order)
-        out.append(Referent("text", text, kept, readable=readable, about=key))
-    return out
+        if len(kept) <= MAX_BOXES:
+            found.append((key, text, kept, order))
+    # A referent with one place is readable when no other line covers it: asked of every such referent at
+    # once (its one box is its first line's), one array operation per page instead of one per line.
+    single = [k for k, (_, _, kept, _) in enumerate(found) if len(kept) == 1]
+    covered = _covered(np.array([found[k][2][0] for k in single], dtype=float).reshape(-1, 4), every_box)
+    readable = dict.fromkeys(range(len(found)), False)
+    for row, k in enumerate(single):
+        others = covered[row].copy()
+        others[found[k][3]] = False  # its own copies do not count
+        readable[k] = not others.any()
+    return [Referent("text", text, kept, readable=readable[k], about=key)
+            for k, (key, text, kept, _) in enumerate(found)]
 
 
 def _box_array(boxes: list[Box | None]) -> np.ndarray:
@@ -166,17 +174,18 @@ def _box_array(boxes: list[Box | None]) -> np.ndarray:
     return np.array([b if b is not None else (np.nan,) * 4 for b in boxes], dtype=float).reshape(-1, 4)
 
 
-def _overlapped(box: Box, others: np.ndarray, members: list[int]) -> bool:
-    """Whether a line other than `members` covers more than READ_OVERLAP of the smaller of it and `box`
-    (boxes.overlap over every line at once: a page of 100 lines asked it 10,000 times, one call each)."""
-    inter = (np.clip(np.minimum(others[:, 2], box[2]) - np.maximum(others[:, 0], box[0]), 0, None)
-             * np.clip(np.minimum(others[:, 3], box[3]) - np.maximum(others[:, 1], box[1]), 0, None))
-    areas = np.clip(others[:, 2] - others[:, 0], 0, None) * np.clip(others[:, 3] - others[:, 1], 0, None)
-    smaller = np.minimum(areas, area(box))
+def _covered(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """For each of `boxes` (m x 4) and each line of `others` (n x 4, NaN where a line has none): whether the
+    line covers more than READ_OVERLAP of the smaller of the two (m x n)."""
+    b, o = boxes[:, None, :], others[None, :, :]
+    inter = (np.clip(np.minimum(o[..., 2], b[..., 2]) - np.maximum(o[..., 0], b[..., 0]), 0, None)
+             * np.clip(np.minimum(o[..., 3], b[..., 3]) - np.maximum(o[..., 1], b[..., 1]), 0, None))
+    sides = np.clip(others[:, 2:] - others[:, :2], 0, None)
+    own = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
+    smaller = np.minimum(sides[:, 0] * sides[:, 1], (own[:, 0] * own[:, 1])[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(smaller > 0, inter / smaller, 0.0)
-    share[members] = 0.0
-    return bool(np.any(np.nan_to_num(share) > READ_OVERLAP))
+    return np.nan_to_num(share) > READ_OVERLAP
 
 
 def element_referents(meta: dict[str, Any], width: int, height: int, limits: Limits,

@@ -146,6 +146,16 @@ def test_pii_is_replaced_in_every_text_field_and_counted():
     assert json.loads(out["meta"]) == {"page": 1, "pii": {"email": 3, "phone": 1}}
 
 
+def test_a_page_and_its_text_sample_each_count_their_own_pii():
+    text = "Mail ana.silva@example.org from 10.0.0.12 or fe80::1:2 and call 415-555-0100."
+    rows = [{"id": f"x{i}", "kind": kind, "keep": True, "text": text, "ocr_text": text if kind == "page" else None}
+            for i, kind in enumerate(("page", "text", "page"))]
+    out = PiiScrubber().process(to_table(rows)).to_pylist()  # one scrubber: the second copy of a text is recalled
+    assert [r["text"] for r in out] == ["Mail <EMAIL> from <IP> or <IP> and call <PHONE>."] * 3
+    assert [r["quality"]["pii_count"] for r in out] == [8, 4, 8]
+    assert json.loads(out[1]["meta"])["pii"] == {"email": 1, "ip": 2, "phone": 1}
+
+
 def test_pii_leaves_numbers_that_are_not_contact_details_alone():
     text = ("Revenue 2023 2024 2025: 1,204 560 2,330. Version 1.2.3.4.5, pi 3.14159, ISBN 978-3-16-148410-0, "
             "dated 2024-05-01 at 10:30:15, page 12 of 40, 999.1.1.1")
