@@ -70,11 +70,15 @@ class LangId:
         results: list[tuple[str, float]] = [UNDETERMINED] * len(texts)
         if not todo:
             return results
-        labels, probs = self._model.predict([cleaned[i] for i in todo], k=1)
-        for i, label, prob in zip(todo, labels, probs, strict=True):
+        distinct = list(dict.fromkeys(cleaned[i] for i in todo))  # a page and its text sample: one prediction
+        labels, probs = self._model.predict(distinct, k=1)
+        found: dict[str, tuple[str, float]] = {}
+        for text, label, prob in zip(distinct, labels, probs, strict=True):
             lang = label[0].removeprefix("__label__") if label else "und"
             # lid.176 often calls kanji-only text Japanese; without any kana it is almost always Chinese.
-            if lang == "ja" and not KANA_RE.search(cleaned[i]):
+            if lang == "ja" and not KANA_RE.search(text):
                 lang = "zh"
-            results[i] = (lang, min(1.0, float(prob[0])) if len(prob) else 0.0)
+            found[text] = (lang, min(1.0, float(prob[0])) if len(prob) else 0.0)
+        for i in todo:
+            results[i] = found[cleaned[i]]
         return results
