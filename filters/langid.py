@@ -10,8 +10,10 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from filters.textkit import KANA_RE, collapse_whitespace
+from pipelines.recent import per_distinct
 from pipelines.resources import package_path
 
 MAX_CHARS = 2000
@@ -63,6 +65,10 @@ class LangId:
         with _quiet_stderr():
             self._model = fasttext.load_model(str(path))
 
+    def _predict(self, texts: list[str]) -> list[tuple[list[str], Any]]:
+        labels, probs = self._model.predict(texts, k=1)
+        return list(zip(labels, probs, strict=True))
+
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """One (language, probability) per text; empty text gives ("und", 0.0). Batched in one fastText call."""
         cleaned = [normalise(t or "") for t in texts]
@@ -70,15 +76,12 @@ class LangId:
         results: list[tuple[str, float]] = [UNDETERMINED] * len(texts)
         if not todo:
             return results
-        distinct = list(dict.fromkeys(cleaned[i] for i in todo))  # a page and its text sample: one prediction
-        labels, probs = self._model.predict(distinct, k=1)
-        found: dict[str, tuple[str, float]] = {}
-        for text, label, prob in zip(distinct, labels, probs, strict=True):
+        # A page and its text sample carry the same text: each distinct text is predicted once.
+        labels, probs = zip(*per_distinct([cleaned[i] for i in todo], self._predict), strict=True)
+        for i, label, prob in zip(todo, labels, probs, strict=True):
             lang = label[0].removeprefix("__label__") if label else "und"
             # lid.176 often calls kanji-only text Japanese; without any kana it is almost always Chinese.
-            if lang == "ja" and not KANA_RE.search(text):
+            if lang == "ja" and not KANA_RE.search(cleaned[i]):
                 lang = "zh"
-            found[text] = (lang, min(1.0, float(prob[0])) if len(prob) else 0.0)
-        for i in todo:
-            results[i] = found[cleaned[i]]
+            results[i] = (lang, min(1.0, float(prob[0])) if len(prob) else 0.0)
         return results

@@ -1,13 +1,14 @@
-"""A small memo of the last few results of a pure function of a text, for stages that see a text twice.
+"""Work once per text for stages that see a text twice.
 
 A PDF page yields a page sample and a text sample with the same text, side by side in a batch, and several
-stages (dedup's fingerprints, PII scrubbing) compute the same thing from both. `Recent` keeps the last
-`size` results, so the second copy costs a dict look-up; memory stays bounded whatever the run's size.
+stages compute the same thing from both. `Recent` keeps the last `size` results of a pure function (dedup's
+fingerprints, PII scrubbing), so the second copy costs a dict look-up and memory stays bounded whatever the
+run's size; `per_distinct` runs a batched model (fastText) once per distinct input of a batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -31,3 +32,10 @@ class Recent(Generic[K, V]):
             self._kept.pop(next(iter(self._kept)))
         self._kept[key] = value
         return value
+
+
+def per_distinct(values: Sequence[K], fn: Callable[[list[K]], Sequence[V]]) -> list[V]:
+    """`fn(values)` (one result per value, in order) with `fn` given each distinct value once."""
+    distinct = list(dict.fromkeys(values))
+    found = dict(zip(distinct, fn(distinct), strict=True))
+    return [found[v] for v in values]
