@@ -493,7 +493,7 @@ def _calm_gc() -> None:
     moves out of its reach for good (`gc.freeze`), and young collections run every 10,000 allocations
     instead of 700. Page work allocates many short-lived objects (a text layer's dicts) and few reference
     cycles, so the collector mostly walked live objects: on two real manuals' 120 pages, 600 young and 4
-    full collections (90 ms each) cost 5.5 ms a page, 4% of the default chain; with these settings 1.7."""
+    full collections (90 ms each) cost 5.5 ms a page, 4% of the default chain; with these settings 1.7-3."""
     gc.freeze()
     if gc.get_threshold()[0] < GC_YOUNG_THRESHOLD:
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
