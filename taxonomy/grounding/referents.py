@@ -33,6 +33,7 @@ from filters.pii import PLACEHOLDER, PiiScrubber
 from taxonomy.grounding.boxes import Box, area, clip, iou, pixel_box
 
 MAX_BOXES = 8  # a text that occurs more often is a running header or a table's filler, not worth a turn
+COVER_BLOCK = 256  # referents whose readability is checked in one array operation
 READ_OVERLAP = 0.1  # another line covering this share of a line's box makes "what is written here" ambiguous
 TILE_EDGE = 1.0  # pixels: a DOM box touching a tile's top or bottom edge was cut by the tile
 _UNSEEN = {"Cc", "Cf", "Co", "Cn", "Cs", "Me"}  # controls, format marks, private use, unassigned, enclosing marks
@@ -158,13 +159,15 @@ def text_referents(lines: list[tuple[str, Any]], width: int, height: int, limits
             found.append((key, text, kept, order))
     # A referent with one place is readable when no other line covers it: asked of every such referent at
     # once (its one box is its first line's), one array operation per page instead of one per line.
+    # In blocks of COVER_BLOCK referents, so a page of thousands of lines never holds a square matrix of them.
     single = [k for k, (_, _, kept, _) in enumerate(found) if len(kept) == 1]
-    covered = _covered(np.array([found[k][2][0] for k in single], dtype=float).reshape(-1, 4), every_box)
     readable = dict.fromkeys(range(len(found)), False)
-    for row, k in enumerate(single):
-        others = covered[row].copy()
-        others[found[k][3]] = False  # its own copies do not count
-        readable[k] = not others.any()
+    for start in range(0, len(single), COVER_BLOCK):
+        block = single[start:start + COVER_BLOCK]
+        covered = _covered(np.array([found[k][2][0] for k in block], dtype=float).reshape(-1, 4), every_box)
+        for row, k in enumerate(block):
+            covered[row, found[k][3]] = False  # its own copies do not count
+            readable[k] = not covered[row].any()
     return [Referent("text", text, kept, readable=readable[k], about=key)
             for k, (key, text, kept, _) in enumerate(found)]
 
