@@ -10,10 +10,8 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from filters.textkit import KANA_RE, collapse_whitespace
-from pipelines.recent import per_distinct
+from filters.textkit import KANA_RE, collapse_whitespace, fasttext_predict
 from pipelines.resources import package_path
 
 MAX_CHARS = 2000
@@ -65,10 +63,6 @@ class LangId:
         with _quiet_stderr():
             self._model = fasttext.load_model(str(path))
 
-    def _predict(self, texts: list[str]) -> list[tuple[list[str], Any]]:
-        labels, probs = self._model.predict(texts, k=1)
-        return list(zip(labels, probs, strict=True))
-
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """One (language, probability) per text; empty text gives ("und", 0.0). Batched in one fastText call."""
         cleaned = [normalise(t or "") for t in texts]
@@ -76,8 +70,7 @@ class LangId:
         results: list[tuple[str, float]] = [UNDETERMINED] * len(texts)
         if not todo:
             return results
-        # A page and its text sample carry the same text: each distinct text is predicted once.
-        labels, probs = zip(*per_distinct([cleaned[i] for i in todo], self._predict), strict=True)
+        labels, probs = fasttext_predict(self._model, [cleaned[i] for i in todo], k=1)
         for i, label, prob in zip(todo, labels, probs, strict=True):
             lang = label[0].removeprefix("__label__") if label else "und"
             # lid.176 often calls kanji-only text Japanese; without any kana it is almost always Chinese.

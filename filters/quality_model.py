@@ -14,10 +14,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from filters.textkit import fasttext_text, fit_fasttext
-from pipelines.recent import per_distinct
+from filters.textkit import fasttext_predict, fasttext_text, fit_fasttext
 from pipelines.resources import model_path, package_path
 
 DEFAULT_DATA_DIR = package_path("filters", "data", "quality")
@@ -65,18 +63,13 @@ class QualityModel:
     def __init__(self, model):
         self._model = model
 
-    def _predict(self, texts: list[str]) -> list[tuple[list[str], Any]]:
-        labels, probs = self._model.predict(texts, k=2)
-        return list(zip(labels, probs, strict=True))
-
     def score(self, texts: list[str]) -> list[float]:
         """P(good) per text, in one batched fastText call; text with nothing in it scores 0."""
         cleaned = [preprocess(t or "") for t in texts]
         todo = [i for i, t in enumerate(cleaned) if t]
         scores = [0.0] * len(texts)
         if todo:
-            # A page and its text sample carry the same text: each distinct text is predicted once.
-            labels, probs = zip(*per_distinct([cleaned[i] for i in todo], self._predict), strict=True)
+            labels, probs = fasttext_predict(self._model, [cleaned[i] for i in todo], k=2)
             for i, names, values in zip(todo, labels, probs, strict=True):
                 by_label = dict(zip(names, values, strict=True))
                 good = by_label.get("__label__good", 1.0 - by_label.get("__label__bad", 1.0))

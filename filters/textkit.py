@@ -21,6 +21,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from pipelines.recent import per_distinct
 
 # (first, last, script). Scripts: han, kana, hangul (letters); punctuation, fullwidth (symbols and forms).
 CJK_RANGES = (
@@ -64,6 +67,13 @@ def fasttext_text(text: str, max_chars: int) -> str:
     """A fastText classifier's input, the same for training and scoring: lowercase, one line, CJK split into
     characters, at most `max_chars` characters."""
     return collapse_whitespace(split_cjk(text[: max_chars * 2].lower()))[:max_chars]
+
+
+def fasttext_predict(model: Any, texts: list[str], **kwargs: Any) -> tuple[list[Any], list[Any]]:
+    """A fastText model's `predict(texts, **kwargs)` (labels, probabilities: one entry per text), each distinct
+    text predicted once: a page and its text sample carry the same text."""
+    found = per_distinct(texts, lambda distinct: list(zip(*model.predict(distinct, **kwargs), strict=True)))
+    return [labels for labels, _ in found], [probs for _, probs in found]
 
 
 _FIT_SCRIPT = """

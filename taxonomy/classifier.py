@@ -16,12 +16,10 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from filters.textkit import fasttext_text, fit_fasttext
-from pipelines.recent import per_distinct
+from filters.textkit import fasttext_predict, fasttext_text, fit_fasttext
 from pipelines.resources import model_path, package_path
 from taxonomy.tree import DEFAULT_PATH as DEFAULT_TAXONOMY
 from taxonomy.tree import load_taxonomy
@@ -156,10 +154,6 @@ class RequestClassifier:
         # Subcategory ids are "<category>.<name>" and category ids have no dot (taxonomy.tree checks both).
         self.parents = [label.split(".", 1)[0] for label in self.labels]
 
-    def _predict(self, texts: list[str]) -> list[tuple[list[str], Any]]:
-        labels, probs = self._model.predict(texts, k=-1, threshold=0.0)
-        return list(zip(labels, probs, strict=True))
-
     def log_probs(self, texts: list[str]) -> np.ndarray:
         """fastText's uncalibrated log-probabilities, one row per text and one column per label (self.labels order).
 
@@ -170,8 +164,7 @@ class RequestClassifier:
         cleaned = [preprocess(t or "") for t in texts]
         todo = [i for i, t in enumerate(cleaned) if t]
         if todo:
-            # A page and its text sample carry the same text: each distinct text is predicted once.
-            labels, probs = zip(*per_distinct([cleaned[i] for i in todo], self._predict), strict=True)
+            labels, probs = fasttext_predict(self._model, [cleaned[i] for i in todo], k=-1, threshold=0.0)
             for i, names, values in zip(todo, labels, probs, strict=True):
                 for name, value in zip(names, values, strict=True):
                     out[i, column[name.removeprefix(LABEL_PREFIX)]] = np.log(max(float(value), 1e-5))
