@@ -22,6 +22,7 @@ and Ray's start-up; both include launching Chromium.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import multiprocessing as mp
 import sys
@@ -139,8 +140,10 @@ def plain_loop(urls: list[str], workers: int) -> tuple[float, float]:
     return sum(d[0] for d in done) / seconds, sum(d[1] for d in done) / seconds
 
 
-def pipeline(seed: str, pages: int, workers: int) -> tuple[float, float, int]:
-    """(documents/s, images/s, peak PSS bytes) of the pipeline on a Ray instance of `workers` CPUs."""
+def pipeline(seed: str, pages: int, workers: int, memory: bool = False) -> tuple[float, float, int]:
+    """(documents/s, images/s, peak PSS bytes or, without `memory`, 0) of the pipeline on a Ray instance of
+    `workers` CPUs. Speed runs are not sampled: PSS samples cost tens of ms of CPU each (see bench/pdf.py),
+    which the plain loop never paid."""
     import ray
 
     ray_env.connect(num_cpus=workers)
@@ -150,13 +153,14 @@ def pipeline(seed: str, pages: int, workers: int) -> tuple[float, float, int]:
            .replace("web", seeds=(seed,), crawl=crawl_cfg, screenshots=False, html_samples=False,
                     text_samples=False, figures=False))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
-    with PssSampler(own_tree) as mem:
+    mem = PssSampler(own_tree) if memory else contextlib.nullcontext()
+    with mem:
         result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     rows = read_shards(out, "shards").select(["kind", "text"]).to_pylist()
     docs = [r for r in rows if r["kind"] == "document"]
     images = sum(marker_count(r["text"]) for r in docs)
-    return len(docs) / result.work_seconds, images / result.work_seconds, mem.peak
+    return len(docs) / result.work_seconds, images / result.work_seconds, mem.peak if memory else 0
 
 
 def serve(pages: int) -> tuple[SiteServer, str, list[str]]:
@@ -197,7 +201,7 @@ def main() -> None:
         peaks = []
         for n in (args.pages, args.pages * args.grow):
             server, seed, _ = serve(n)
-            peaks.append((n, pipeline(seed, n, w)[2]))
+            peaks.append((n, pipeline(seed, n, w, memory=True)[2]))
             server.close()
         (n0, p0), (n1, p1) = peaks
         print(f"memory ({w} workers): {n0} pages peak {p0 / 2**30:.2f} GiB | {n1} pages peak {p1 / 2**30:.2f} GiB "
