@@ -14,7 +14,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -320,9 +320,9 @@ def _global_pass(stage: GlobalStage, store: ShardStore, opts: RunOptions) -> Non
     if by_shard:  # one plain task per shard: a Ray Data dataset here cost ~1.5 s of start-up on 2 CPUs
         stage_ref = ray.put(stage)
         remove = ray.remote(_remove_rows).options(max_retries=TASK_RETRIES)
-        rewritten = dict(ray.get([remove.remote(str(store.out), opts.write_rejects, stage_ref, shard,
-                                                json.dumps(work, default=str))
-                                  for shard, work in sorted(by_shard.items())]))
+        rewritten = dict(_bounded([functools.partial(remove.remote, str(store.out), opts.write_rejects, stage_ref,
+                                                     shard, json.dumps(work, default=str))
+                                   for shard, work in sorted(by_shard.items())]))
     report = stage.report(decisions)
     edited: dict[str, int] = {}
     for part in rewritten.values():
@@ -356,8 +356,27 @@ def _shuffled_pairs(stage: GlobalStage, sigs: pa.Table) -> list[pa.Table]:
     maps = [mapper.remote(stage_ref, sigs.slice(i, step), n_parts) for i in range(0, sigs.num_rows, step)]
     if n_parts == 1:
         maps = [[m] for m in maps]
-    tables = ray.get([reducer.remote(stage_ref, *[m[p] for m in maps]) for p in range(n_parts)])
+    tables = _bounded([functools.partial(reducer.remote, stage_ref, *[m[p] for m in maps]) for p in range(n_parts)])
     return [t for t in tables if t.num_rows]
+
+
+def _bounded(submits: list[Callable[[], Any]]) -> list[Any]:
+    """The results of Ray tasks, in order, with no more in flight than the cluster has CPUs.
+
+    A task queued behind busy CPUs makes the raylet start a worker process for it: at the end of a
+    753-page build, the global pass's 4 reduce and 3 shard tasks on 2 CPUs started 2 new workers,
+    which imported Ray beside the running tasks and were never used."""
+    import ray
+
+    limit = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    refs: list[Any] = []
+    running: list[Any] = []
+    for submit in submits:
+        if len(running) >= limit:
+            _, running = ray.wait(running, num_returns=1)
+        refs.append(submit())
+        running.append(refs[-1])
+    return ray.get(refs)
 
 
 def _keys_partitioned(stage: GlobalStage, summaries: pa.Table, n_parts: int) -> list[pa.Table] | pa.Table:

@@ -65,15 +65,59 @@ def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:
 def distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bits apart of each pair of fingerprints (rows of `a` and `b`, uint8 packed, n x BYTES): the least
     of content box vs content box, whole vs any window, and any window vs whole (every window at once)."""
-    a, b = a.reshape(len(a), HASHES, 32), b.reshape(len(b), HASHES, 32)
-    a_in_b = bit_counts(a[:, 1:2] ^ b[:, 2:]).min(axis=1)
-    b_in_a = bit_counts(a[:, 2:] ^ b[:, 1:2]).min(axis=1)
-    return np.minimum(bit_counts(a[:, 0] ^ b[:, 0]), np.minimum(a_in_b, b_in_a))
+    return pair_distance(a, b, np.arange(len(a)), np.arange(len(b)))
+
+
+def pair_distance(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray, block: int = 8192) -> np.ndarray:
+    """`distance(a[ia], b[ib])` without copying whole fingerprints for every pair: each block of pairs gathers
+    its rows as 64-bit words (the driver resolves hundreds of thousands of candidate pairs; 300,000 took
+    0.9 s, and the gathered copies 200 MB)."""
+    a64, b64 = _words(a), _words(b)
+    out = np.empty(len(ia), np.int64)
+    for i in range(0, len(ia), block):
+        x, y = a64[ia[i:i + block]], b64[ib[i:i + block]]
+        a_in_b = _popcount(x[:, 1:2] ^ y[:, 2:]).min(axis=1)
+        b_in_a = _popcount(x[:, 2:] ^ y[:, 1:2]).min(axis=1)
+        out[i:i + block] = np.minimum(_popcount(x[:, 0] ^ y[:, 0]), np.minimum(a_in_b, b_in_a))
+    return out
+
+
+def pairs_within(a: np.ndarray, ia: np.ndarray, ib: np.ndarray, limit: int, block: int = 8192) -> np.ndarray:
+    """`pair_distance(a, a, ia, ib) <= limit`, pruned: Hamming distance is a metric, so a window of one
+    picture is at least d(whole, whole) - d(other's whole, its window) from the other's whole. Pairs whose
+    bound and content boxes are both over `limit` are decided without comparing their 20 windows (on 1,554
+    pages of real manuals, 190,000 candidate pairs, nearly all of them text pages that share a band)."""
+    a64 = _words(a)
+    spread = _popcount(a64[:, 1:2] ^ a64[:, 2:]).max(axis=1)  # how far each picture's windows go from its whole
+    out = np.zeros(len(ia), bool)
+    for i in range(0, len(ia), block):
+        x, y = ia[i:i + block], ib[i:i + block]
+        whole = _popcount(a64[x, 1] ^ a64[y, 1])
+        box = _popcount(a64[x, 0] ^ a64[y, 0])
+        near = (box <= limit) | (whole - np.maximum(spread[x], spread[y]) <= limit)
+        verdict = box <= limit
+        check = np.flatnonzero(near & ~verdict)
+        verdict[check] = pair_distance(a, a, x[check], y[check]) <= limit
+        out[i:i + block] = verdict
+    return out
+
+
+def _words(x: np.ndarray) -> np.ndarray:
+    """Fingerprints (n x BYTES uint8) as n x HASHES x 4 64-bit words."""
+    return np.ascontiguousarray(x).view(np.uint64).reshape(len(x), HASHES, 4)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits along the last axis of a 64-bit word array."""
+    return bit_counts(np.ascontiguousarray(x).view(np.uint8))
 
 
 def bit_counts(x: np.ndarray) -> np.ndarray:
     """Set bits along the last axis of a uint8 array: the Hamming distance of XORed fingerprints. numpy 2's
-    popcount is ~8x faster than unpacking bits; the driver resolves every candidate pair with it."""
-    if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(x).sum(axis=-1, dtype=np.int64)
-    return np.unpackbits(x, axis=-1).sum(axis=-1, dtype=np.int64)
+    popcount is ~8x faster than unpacking bits, and 2x faster again on 64-bit words; the driver resolves
+    every candidate pair with it."""
+    if not hasattr(np, "bitwise_count"):
+        return np.unpackbits(x, axis=-1).sum(axis=-1, dtype=np.int64)
+    if x.shape[-1] % 8 == 0:
+        x = np.ascontiguousarray(x).view(np.uint64)
+    return np.bitwise_count(x).sum(axis=-1, dtype=np.int64)

@@ -183,7 +183,9 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
         English and in Chinese (a translated site's shared figure) is two samples, not one. Short texts
         (a title page, a caption) have no MinHash: the words must then be the same."""
         both_long = mh_ok[ia] & mh_ok[ib]
-        jac = (mh[ia] == mh[ib]).mean(axis=1) if mh.shape[1] else np.zeros(len(ia))
+        jac = np.zeros(len(ia))
+        if mh.shape[1]:
+            jac[both_long] = (mh[ia[both_long]] == mh[ib[both_long]]).mean(axis=1)
         both_short = th_ok[ia] & th_ok[ib] & ~both_long
         same_text = (th[ia] == th[ib]).all(axis=1) if th.shape[1] else np.ones(len(ia), bool)
         return np.where(both_long, jac >= config.image_text_min_jaccard, np.where(both_short, same_text, True))
@@ -200,10 +202,12 @@ def _duplicates(sigs: pa.Table, pairs: pa.Table, config: DedupConfig) -> pa.Tabl
         close = crops.bit_counts(phash[ia] ^ phash[ib]) <= config.max_phash_distance
         if config.crop_images and "crop_phash" in sigs.column_names:
             crop_ok, crop = _bytes_matrix(sigs.column("crop_phash"), np.uint8, dense=True)
-            both = crop_ok[ia] & crop_ok[ib]
-            if both.any():
-                close[both] |= crops.distance(crop[ia[both]], crop[ib[both]]) <= config.max_crop_distance
-        ok[near_img] = close & texts_agree(ia, ib)
+            far = np.flatnonzero(crop_ok[ia] & crop_ok[ib] & ~close)  # pairs the crop hashes may still join
+            if far.size:
+                close[far] = crops.pairs_within(crop, ia[far], ib[far], config.max_crop_distance)
+        agree = np.zeros(len(ia), bool)  # texts are compared only where the pictures are close
+        agree[close] = texts_agree(ia[close], ib[close])
+        ok[near_img] = agree
     near_txt = method == NEAR_TEXT
     if near_txt.any():
         ta, tb = a[near_txt], b[near_txt]
@@ -291,18 +295,21 @@ def _boilerplate(sigs: pa.Table, pairs: pa.Table, dropped: set[str], config: Ded
     count = {(k, m): n for k, m, n in zip(docs.column("b").to_pylist(), docs.column("method").to_pylist(),
                                           docs.column("a_count").to_pylist(), strict=True)}
     ids, sources = sigs.column("id").to_pylist(), sigs.column("source").to_pylist()
-    lists = {c: sigs.column(c) for c, _, _ in _LIST_KEYS}
+    values_of: dict[tuple[int, int, int], list[bytes]] = {}  # (row, key, method) -> the row's values of that key
+    for column, method, words in _LIST_KEYS:
+        if column in sigs.column_names and pc.any(pc.equal(pairs.column("method"), method)).as_py():
+            values, keys, rows = _flat_keys(sigs, column, method, words)
+            for value, key, row in zip(values, keys.view(np.int64).tolist(), rows.tolist(), strict=True):
+                values_of.setdefault((row, key, method), []).append(value)
     for row, key, method in zip(pairs.column("a").to_pylist(), pairs.column("b").to_pylist(),
                                 pairs.column("method").to_pylist(), strict=True):
         if ids[row] in dropped:
             continue
-        column, _, words = next(x for x in _LIST_KEYS if x[1] == method)
-        for value in lists[column][row].as_py() or []:
-            if value is not None and _key_of(value, method, words) == key:
-                target = value.hex()
-                n = count[(key, method)]
-                old = found.get((ids[row], target))
-                found[(ids[row], target)] = (METHODS[method], sources[row], max(n, old[2] if old else 0))
+        for value in values_of.get((row, key, method), ()):
+            target = value.hex()
+            n = count[(key, method)]
+            old = found.get((ids[row], target))
+            found[(ids[row], target)] = (METHODS[method], sources[row], max(n, old[2] if old else 0))
     keys = sorted(found)
     return pa.table({"id": [i for i, _ in keys], "duplicate_of": [None] * len(keys),
                      "method": [found[k][0] for k in keys], "source": [found[k][1] for k in keys],
@@ -372,24 +379,22 @@ def _limit(config: DedupConfig, method: int) -> int:
 def _list_keys(sigs: pa.Table, column: str, method: int, words: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Keys of the per-image or per-paragraph hashes in a list column, each (key, row) once: a document
     that shows its logo twice counts as one document."""
-    lists = sigs.column(column).combine_chunks()
-    flat, parents = pc.list_flatten(lists), pc.list_parent_indices(lists)
-    valid = pc.is_valid(flat)
-    flat, parents = flat.filter(valid), parents.filter(valid)
-    if len(flat) == 0:
+    values, keys, rows = _flat_keys(sigs, column, method, words)
+    if not values:
         return None
-    values = flat.to_pylist()
-    mat = np.frombuffer(b"".join(v[:8 * words] for v in values), dtype=np.uint64).reshape(len(values), words)
-    keys = _fold(mat, method).view(np.int64)
-    rows = sigs.column("row").to_numpy()[parents.to_numpy()]
-    both = np.unique(np.stack([keys, rows]), axis=1)
+    both = np.unique(np.stack([keys.view(np.int64), sigs.column("row").to_numpy()[rows]]), axis=1)
     return both[0].view(np.uint64), both[1]
 
 
-def _key_of(value: bytes, method: int, words: int) -> int:
-    """The int64 key `_list_keys` gives one hash."""
-    mat = np.frombuffer(value[:8 * words], dtype=np.uint64).reshape(1, words)
-    return int(_fold(mat, method).view(np.int64)[0])
+def _flat_keys(sigs: pa.Table, column: str, method: int, words: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """Every non-null hash in a list column, its key, and the position of its row in `sigs`."""
+    lists = sigs.column(column).combine_chunks()
+    flat, parents = pc.list_flatten(lists), pc.list_parent_indices(lists)
+    valid = pc.is_valid(flat)
+    values = flat.filter(valid).to_pylist()
+    rows = parents.filter(valid).to_numpy().astype(np.int64)
+    mat = np.frombuffer(b"".join(v[:8 * words] for v in values), dtype=np.uint64).reshape(len(values), words)
+    return values, _fold(mat, method), rows
 
 
 def _fold(values: np.ndarray, method: int, band: int = 0) -> np.ndarray:
