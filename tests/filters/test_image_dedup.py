@@ -91,3 +91,22 @@ def test_one_picture_under_two_captions_is_two_pairs_unless_figures_are_deduplic
     other = dict(fig, id="fig-2", text="Chart: harbour staff since 2019.")
     assert decide([fig, other]) == {}
     assert decide([fig, other], DedupConfig(image_text_agreement=())) == {"fig-2": ("fig", "exact_image")}
+
+
+def test_pruned_crop_verdicts_equal_the_full_distance():
+    """The driver decides crop-hash pairs with a bound that skips most window comparisons; it must say
+    exactly what the full distance says, for copies a few bits apart and for unrelated pictures."""
+    import numpy as np
+
+    from filters.dedup import crops
+
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 256, (200, crops.BYTES), dtype=np.uint8)
+    noise = (rng.random(base.shape) < 0.03) * rng.integers(1, 256, base.shape)
+    prints = np.concatenate([base, base ^ noise.astype(np.uint8)])
+    ia = np.concatenate([rng.integers(0, 400, 30_000), np.arange(200)])
+    ib = np.concatenate([rng.integers(0, 400, 30_000), np.arange(200) + 200])
+    full = crops.distance(prints[ia], prints[ib])
+    for limit in (0, 12, 40, 110, 125, 256):
+        assert (crops.pairs_within(prints, ia, ib, limit) == (full <= limit)).all()
+    assert 0 < (full <= 40).sum() < len(full)  # both verdicts occur
