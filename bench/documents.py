@@ -22,7 +22,6 @@ and Ray's start-up; both include launching Chromium.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import multiprocessing as mp
 import sys
@@ -37,7 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.memory import PssSampler, own_tree  # noqa: E402
+from bench.memory import sampled_if  # noqa: E402
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config  # noqa: E402
 from pipelines.documents import IMAGE_MARKER, PARAGRAPH_SEP, marker_count  # noqa: E402
@@ -153,14 +152,13 @@ def pipeline(seed: str, pages: int, workers: int, memory: bool = False) -> tuple
            .replace("web", seeds=(seed,), crawl=crawl_cfg, screenshots=False, html_samples=False,
                     text_samples=False, figures=False))
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
-    mem = PssSampler(own_tree) if memory else contextlib.nullcontext()
-    with mem:
+    with sampled_if(memory) as mem:
         result = run(build_pipeline(cfg), RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
     rows = read_shards(out, "shards").select(["kind", "text"]).to_pylist()
     docs = [r for r in rows if r["kind"] == "document"]
     images = sum(marker_count(r["text"]) for r in docs)
-    return len(docs) / result.work_seconds, images / result.work_seconds, mem.peak if memory else 0
+    return len(docs) / result.work_seconds, images / result.work_seconds, mem.peak if mem else 0
 
 
 def serve(pages: int) -> tuple[SiteServer, str, list[str]]:

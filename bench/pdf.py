@@ -28,7 +28,6 @@ OCR (policy auto) >= 0.7x the default without it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import multiprocessing as mp
 import sys
@@ -43,7 +42,7 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.memory import PssSampler, own_tree  # noqa: E402
+from bench.memory import own_tree, sampled_if  # noqa: E402
 from pipelines import ray_env  # noqa: E402
 from pipelines.config import Config  # noqa: E402
 from pipelines.recipes import build_pipeline  # noqa: E402
@@ -118,11 +117,10 @@ def pipeline(corpus: Path, workers: int, dpi: int, work: str, memory: bool = Fal
     if work == "equal":
         plan.stages = []  # tags, grounding and instructions are no part of the plain loop's work either
     out = Path(tempfile.mkdtemp(prefix="vlf-bench-"))
-    mem = PssSampler(driver_and_ray) if memory else contextlib.nullcontext()
-    with mem:
+    with sampled_if(memory, driver_and_ray) as mem:
         result = run(plan, RunOptions.from_config(cfg, out=out, fresh=True))
     ray.shutdown()
-    return result.items_per_second, mem.peak if isinstance(mem, PssSampler) else 0
+    return result.items_per_second, mem.peak if mem else 0
 
 
 def main() -> None:
