@@ -110,7 +110,7 @@ class PdfSource(Source):
     def preflight(self) -> None:
         """Load the audit backend once on the driver, so a missing one stops the run before any work."""
         if self.ocr.audits:
-            Auditor(self.ocr).setup()
+            Auditor(self.ocr).setup(every_pack=True)
 
     # -- driver side -------------------------------------------------------------------------
     def plan(self, inputs: Sequence[str], limit: int | None = None) -> list[Unit]:

@@ -107,18 +107,33 @@ class Auditor:
 
     def __init__(self, settings: OcrConfig):
         self.settings = settings
-        self.backend: OcrBackend | None = None  # reads every audited page
+        self._backend: OcrBackend | None = None  # every pack asked for: pages with CJK text
         self.latin: OcrBackend | None = None  # Tesseract without its CJK packs: pages with no CJK text
         self._cache: dict[str, Verdict] = {}
 
-    def setup(self) -> None:
+    def setup(self, every_pack: bool = False) -> None:
+        """Load the audit backend. Where Tesseract is asked for CJK packs too, a worker loads the latin packs
+        alone and the full set only when a page with CJK text comes to audit (0.25 s a worker, which most
+        corpora never need); `every_pack` loads both at once (the driver's preflight: a missing pack stops
+        the run before any work)."""
         name = self.settings.audit_backend or self.settings.backend
-        self.backend = self._load(name, self.settings.languages)
         packs = self.settings.languages.split("+")
         latin = [p for p in packs if not p.startswith(CJK_PACKS)]
+        self._backend = None
         if name == "tesseract" and latin and len(latin) < len(packs):
             # Each pack Tesseract loads is one more model over every line: eng alone reads a page 30% faster.
             self.latin = self._load(name, "+".join(latin))
+            if every_pack:
+                self._backend = self._load(name, self.settings.languages)
+        else:
+            self._backend = self._load(name, self.settings.languages)
+
+    @property
+    def backend(self) -> OcrBackend:
+        """The backend with every pack asked for, loaded on first use."""
+        if self._backend is None:
+            self._backend = self._load(self.settings.audit_backend or self.settings.backend, self.settings.languages)
+        return self._backend
 
     def _load(self, name: str, languages: str) -> OcrBackend:
         config = OcrConfig(backend=name, languages=languages, min_score=self.settings.min_score,
@@ -159,7 +174,7 @@ class Auditor:
 
     def _compute(self, uri: str, page_count: int, has_text: Callable[[int], bool],
                  read_page: Callable[[int], tuple[str, np.ndarray, list[tuple[str, Box]]]]) -> Verdict:
-        assert self.backend is not None, "Auditor.setup() must run first"
+        assert self.latin is not None or self._backend is not None, "Auditor.setup() must run first"
         pages = {}
         for n in audit_pages(uri, page_count, self.settings.audit_share, has_text):
             text, image, layer = read_page(n)
@@ -171,9 +186,8 @@ class Auditor:
                 lines = reading_order(self._backend_for(text).read(image, upright=True))
                 said, read = text, "\n".join(line.text for line in lines)
             pages[n] = round(cer(said, read), 4)
-        return Verdict(self.backend.version(), self.settings.audit_max_cer, pages)
+        return Verdict((self._backend or self.latin).version(), self.settings.audit_max_cer, pages)
 
     def _backend_for(self, text: str) -> OcrBackend:
         """Tesseract without its CJK packs for text with no CJK letter (30% faster), else the full backend."""
-        assert self.backend is not None
         return self.backend if self.latin is None or CJK_LETTER_RE.search(text) else self.latin
