@@ -30,6 +30,7 @@ from pipelines.schema import image_value, meta_json, sample_id
 from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, failure, find_input_files
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
+from sources.pdf_content import PageContent
 from sources.pdf_document import Section, document_rows, page_of, plan_sections, unit_ranges
 from sources.pdf_layer import LayerLine, check_layer, ocr_rows, pixel_mapper, text_lines, to_pixels
 
@@ -201,17 +202,21 @@ class PdfSource(Source):
 
         def read_page(n: int) -> tuple[str, np.ndarray, list[tuple[str, Box]]]:
             page = doc.load_page(n)
-            pix, zoom, _ = self._render(page)
+            pymupdf.TOOLS.mupdf_warnings(reset=True)
+            content = PageContent(page)
+            pix, zoom, _ = self._render(page, content=content)
             to_px = pixel_mapper(page, zoom)
-            textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)  # one extraction for the text and its lines
+            textpage = content.textpage()  # one extraction for the text and its lines
             lines = [(line.text, to_px(line.rect)) for line in text_lines(page, textpage)]
             return page.get_text("text", textpage=textpage), _rgb(pix), lines
 
         return self.auditor.verdict(unit.uri, doc.page_count, has_text, read_page, unit.params.get("state"))
 
-    def _render(self, page: pymupdf.Page, dpi: float | None = None) -> tuple[pymupdf.Pixmap, float, bool]:
+    def _render(self, page: pymupdf.Page, dpi: float | None = None,
+                content: PageContent | None = None) -> tuple[pymupdf.Pixmap, float, bool]:
         """The page rendered at `dpi` (default: the config's; scaled down to `max_pixels`), its zoom, and
-        whether it was scaled down."""
+        whether it was scaled down. `content`: the page's display list, made after MuPDF's warnings were last
+        reset (its interpretation is where a broken content stream shows), to render from."""
         rect = page.rect
         if rect.width < 1 or rect.height < 1:
             raise InputError("PageRenderError", f"page has no area ({rect.width}x{rect.height} pt)")
@@ -220,8 +225,10 @@ class PdfSource(Source):
         downscaled = pixels > self.config.max_pixels
         if downscaled:  # giant pages are rendered smaller, never refused nor allowed to exhaust memory
             zoom *= math.sqrt(self.config.max_pixels / pixels)
-        pymupdf.TOOLS.mupdf_warnings(reset=True)
-        pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), alpha=False)
+        if content is None:
+            pymupdf.TOOLS.mupdf_warnings(reset=True)
+            content = PageContent(page)
+        pix = content.pixmap(zoom)
         problems = pymupdf.TOOLS.mupdf_warnings(reset=True)
         if self.config.strict_render and "error" in problems.lower():
             raise InputError("PageRenderError", "; ".join(dict.fromkeys(problems.splitlines())))
@@ -230,15 +237,17 @@ class PdfSource(Source):
     def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str, info: dict[str, Any],
                       verdict: Verdict | None = None, known: dict[int, Any] | None = None) -> Iterable[dict[str, Any]]:
         page = doc.load_page(number)
-        textpage = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+        pymupdf.TOOLS.mupdf_warnings(reset=True)  # the render's check sees what interpreting the page raised
+        content = PageContent(page)  # the page's content interpreted once: render, text layer, image boxes
+        textpage = content.textpage()
         text = page.get_text("text", textpage=textpage)
-        scan = None if text.strip() else scan_dpi(page)
+        scan = None if text.strip() else scan_dpi(page, content.images)
         finer = scan is not None and scan > self.config.dpi and self.config.scan_max_dpi > self.config.dpi
-        pix, zoom, downscaled = self._render(page, min(scan, self.config.scan_max_dpi) if finer else None)
+        pix, zoom, downscaled = self._render(page, min(scan, self.config.scan_max_dpi) if finer else None, content)
         data = _encode(pix, self.config.image_format)
         found = page.get_text("dict", textpage=textpage)  # one extraction: the layer's lines and the figures'
         lines = text_lines(page, textpage, found)
-        regions = find_figures(page, text=found) if self.config.figures else []
+        regions = find_figures(page, text=found, placed=content.images) if self.config.figures else []
         if known is not None:  # the unit's documents read this page from here
             known[number] = page_of(page, found, regions, self.ocr.layer_max_garbled)
         figures = [_figure_meta(r, page, zoom) for r in regions]
@@ -274,15 +283,16 @@ class PdfSource(Source):
                 "text": text, "meta": meta_json({**info, "page": number + 1, "stage": self.qualified_name}),
             }
         for i, region in enumerate(regions, start=1):
-            yield self._figure_sample(page, region, i, lines if need is None else [], number, uri, locator, info)
+            yield self._figure_sample(content, region, i, lines if need is None else [], number, uri, locator, info)
 
-    def _figure_sample(self, page: pymupdf.Page, region: FigureRegion, i: int, lines: list[LayerLine], number: int,
+    def _figure_sample(self, content: PageContent, region: FigureRegion, i: int, lines: list[LayerLine], number: int,
                        uri: str, locator: str, info: dict[str, Any]) -> dict[str, Any]:
         """A figure or chart on the page: the region cropped at `figure_dpi`, its caption as `text`, the
         words inside it (tick labels, legend) and its class in `meta`; the text-layer lines inside it as
         `ocr` when it has any (a raster figure has none, and goes to OCR)."""
-        png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi)
-        label, scores = classify_figure(png, region, page)
+        page = content.page
+        png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi, content=content)
+        label, scores = classify_figure(png, region, page, content.images)
         where = f"{locator}/figure={i}"
         meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,
                 "figure_class": label, "class_scores": {k: round(float(v), 4) for k, v in scores.items()},
@@ -308,11 +318,12 @@ class PdfSource(Source):
 SCAN_COVER = 0.9  # an image over at least this share of the page makes it a scan
 
 
-def scan_dpi(page: pymupdf.Page) -> float | None:
+def scan_dpi(page: pymupdf.Page, placed: list[dict[str, Any]] | None = None) -> float | None:
     """The resolution (pixels per inch on the page, the coarser axis) of the one image that covers the
-    page, when one does (a scanned page); None otherwise."""
+    page, when one does (a scanned page); None otherwise. `placed`: the page's `get_image_info()`, if known."""
     area = abs(page.rect)
-    found = [i for i in page.get_image_info() if abs(pymupdf.Rect(i["bbox"]) & page.rect) >= SCAN_COVER * area]
+    placed = page.get_image_info() if placed is None else placed
+    found = [i for i in placed if abs(pymupdf.Rect(i["bbox"]) & page.rect) >= SCAN_COVER * area]
     if len(found) != 1 or not found[0].get("width") or not found[0].get("height"):
         return None
     a, b, c, d = found[0]["transform"][:4]  # the image's unit square on the page: its axes' lengths in points

@@ -55,20 +55,21 @@ def chart_kind(label: str) -> str:
     return "chart" if label in CHART_LABELS else "figure"
 
 
-def classify_figure(png: bytes, region: FigureRegion,
-                    page: pymupdf.Page | None = None) -> tuple[str, dict[str, float]]:
+def classify_figure(png: bytes, region: FigureRegion, page: pymupdf.Page | None = None,
+                    placed: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, float]]:
     """Label a found figure and return the features behind the label.
 
     With the page, line-art is classified from its drawing paths (exact geometry, no rendering
     noise); rasters, mostly-raster "mixed" regions, and any region classified without its page are
-    classified from the PNG crop.
+    classified from the PNG crop. `placed`: the page's `get_image_info()`, when the caller has it.
     """
     box = pymupdf.Rect(region.bbox)
     if page is not None and region.origin != "raster":
         paths = [p for p in page.get_drawings() if visible(p) and _inside(p["rect"], box)]
         words = page.get_text("words", clip=box)
         feats = vector_features(paths, box, [pymupdf.Rect(w[:4]) for w in words], [w[4] for w in words])
-        raster_area = sum((pymupdf.Rect(i["bbox"]) & box).get_area() for i in page.get_image_info())
+        placed = page.get_image_info() if placed is None else placed
+        raster_area = sum((pymupdf.Rect(i["bbox"]) & box).get_area() for i in placed)
         if region.origin == "vector" or raster_area < 0.6 * box.get_area():
             return _vector_label(feats, region.is_table_caption), feats
     return classify_raster(png)

@@ -52,6 +52,7 @@ import pymupdf
 from filters.textkit import CJK_LETTER, CJK_UNSPACED
 from pipelines import images
 from sources.chart.classify import chart_kind, classify_figure, is_table, vector_features, visible
+from sources.pdf_content import PageContent
 
 __all__ = ["FigureRegion", "find_figures", "crop", "classify_figure", "chart_kind", "caption_label", "page_box"]
 
@@ -120,11 +121,17 @@ def crop_clip(page: pymupdf.Page, bbox: tuple[float, float, float, float]) -> py
     return clip
 
 
-def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int = 200) -> tuple[bytes, int, int]:
+def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int = 200,
+         content: PageContent | None = None) -> tuple[bytes, int, int]:
     """PNG of a page region at `dpi`, padded by a few points and clamped to the page: the figure's image sample.
+    `content`: the page's display list, if made already (the page is then not interpreted again).
 
     A rotated page is cropped as it is displayed (the region turned with the page)."""
-    pix = page.get_pixmap(clip=crop_clip(page, bbox), dpi=dpi, alpha=False)
+    if content is None:
+        pix = page.get_pixmap(clip=crop_clip(page, bbox), dpi=dpi, alpha=False)
+    else:
+        pix = content.pixmap(dpi / 72, clip=crop_clip(page, bbox))
+        pix.set_dpi(dpi, dpi)  # as `get_pixmap(dpi=...)` marks it (the PNG's pHYs)
     data = images.pixmap_png(pix)
     images.remember_pixmap(data, pix)  # the chain's image stages (filters, dedup) then never decode it
     return data, pix.width, pix.height
@@ -246,11 +253,11 @@ class _Candidate:
     wordy: bool = False  # framed text with a sentence or code in it (a note): can seed a figure, never join one
 
 
-def _raster_candidates(page: pymupdf.Page) -> list[_Candidate]:
+def _raster_candidates(page: pymupdf.Page, placed: list[dict[str, Any]] | None = None) -> list[_Candidate]:
     out = []
     whole = page_box(page)
     page_area = whole.get_area()
-    for info in page.get_image_info():
+    for info in page.get_image_info() if placed is None else placed:
         r = pymupdf.Rect(info["bbox"]) & whole
         if r.is_empty or min(r.width, r.height) < MIN_SIDE or r.get_area() < MIN_AREA:
             continue
@@ -431,13 +438,15 @@ def _hug(rect: pymupdf.Rect, lines: list[_Line]) -> pymupdf.Rect:
 
 # -- finding ------------------------------------------------------------------------------------------
 
-def find_figures(page: pymupdf.Page, tables: bool = True, text: dict[str, Any] | None = None) -> list[FigureRegion]:
+def find_figures(page: pymupdf.Page, tables: bool = True, text: dict[str, Any] | None = None,
+                 placed: list[dict[str, Any]] | None = None) -> list[FigureRegion]:
     """Every figure on the page (raster images, vector line-art, or both) with its caption and inner text.
 
     Ruled tables come back only when captioned as tables (`is_table_caption`), and not at all with
     `tables=False`; a grid captioned as a figure (a mosaic plot, a panel layout) is a figure.
     Regions are sorted top to bottom, then left to right. `text`: the page's `get_text("dict")` with
-    `TEXT_FLAGS` when the caller has it already (one extraction shared with the text layer's lines).
+    `TEXT_FLAGS` when the caller has it already (one extraction shared with the text layer's lines);
+    `placed`: its `get_image_info()`, likewise.
     """
     blocks = _text_blocks(page, text)
     free = [ln for b in blocks if not b.label and not b.prose for ln in b.lines]
@@ -446,7 +455,7 @@ def find_figures(page: pymupdf.Page, tables: bool = True, text: dict[str, Any] |
     vector, loose = _vector_candidates(page)
     for r in loose:
         r.thin = True
-    for c in _merge(_raster_candidates(page) + vector, MERGE_GAP):
+    for c in _merge(_raster_candidates(page, placed) + vector, MERGE_GAP):
         inside = [ln for b in blocks for ln in b.lines if _centre_in(ln.rect, c.rect)]
         if c.paths and not c.raster:
             feats = vector_features(c.paths, c.rect, [ln.rect for ln in inside], [ln.text for ln in inside])
