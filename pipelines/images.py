@@ -31,8 +31,8 @@ from typing import Any
 import cv2
 import numpy as np
 import xxhash
-from isal import isal_zlib
 from PIL import Image
+from zlib_ng import zlib_ng
 
 # Ray tells a worker its thread budget in OMP_NUM_THREADS (the task's CPUs, 1 by default); OpenCV ignores that
 # and ran a thread per core, so two one-CPU workers on 2 cores each spun two threads: 26.6 against 23.2 ms of
@@ -53,12 +53,14 @@ PHASH_BASE = 512
 # whose other coefficients are zero but for rounding noise, the noise is rounded away (scipy's bits were noise).
 _PHASH_SIDE = PHASH_SIZE * 4  # imagehash's highfreq_factor
 _LOW_DCT = 2 * np.cos(np.pi * np.outer(np.arange(PHASH_SIZE), 2 * np.arange(_PHASH_SIDE) + 1) / (2 * _PHASH_SIDE))
-# PNG's deflate for renders (`encode_png`): ISA-L's (python-isal, a zlib-compatible stream any PNG reader takes)
-# at its level 2. MuPDF's own writer (no row filter, zlib's default 6) spends ~48 ms on a 144-dpi page of
-# R-intro (228 KiB); zlib level 1 ~17-21 ms (248 KiB); ISA-L level 2 ~3 ms (289 KiB: +16% bytes for 6x less
-# time, the largest single cost of a page sample after the render); ISA-L level 3 is as slow as zlib's.
-# Row filters (Sub, Up) only made text pages larger.
-PNG_LEVEL = 2
+# PNG's deflate for renders (`encode_png`): zlib-ng's (python-zlib-ng, a zlib stream any PNG reader takes) at its
+# level 1. MuPDF's own writer (no row filter, zlib's default 6) spends ~48 ms on a 144-dpi page of R-intro
+# (228 KiB); zlib level 1 ~18 ms (252 KiB); zlib-ng level 1 5.1 ms (327 KiB), level 2 7.2 ms (267 KiB).
+# ISA-L's level 2 (3.6 ms, 293 KiB) was used before, but it is not deterministic: the same pixels came out as
+# other bytes in another run (2 to 19 of the 753 pages of six real manuals, in half of the run pairs compared,
+# none in three pairs with zlib-ng), and a page's id is a hash of its bytes, so ids and a resumed run's output
+# changed. Row filters (Sub, Up) only made text pages larger.
+PNG_LEVEL = 1
 SCOPE_MAX_BYTES = 128 << 20  # products kept per scope; older images are forgotten (and decoded again if asked)
 
 
@@ -70,8 +72,9 @@ def grey_product(side: int) -> str:
 def encode_png(samples: Any, width: int, height: int, stride: int, channels: int,
                dpi: tuple[float, float] | None = None, level: int = PNG_LEVEL) -> bytes:
     """An 8-bit grey (1 channel) or RGB (3) raster, rows `stride` bytes apart in `samples` (a buffer: a
-    PyMuPDF pixmap's `samples_mv`), as a PNG with no row filter, deflated by ISA-L at `level` (0-3); `dpi` is written
-    as its pHYs chunk, as MuPDF does. Decodes to exactly the given pixels."""
+    PyMuPDF pixmap's `samples_mv`), as a PNG with no row filter, deflated by zlib-ng at `level` (0-9); `dpi` is
+    written as its pHYs chunk, as MuPDF does. Decodes to exactly the given pixels; the same pixels always give the
+    same bytes."""
     if channels not in (1, 3):
         raise ValueError(f"encode_png takes 1 or 3 channels, got {channels}")
     rows = np.frombuffer(samples, dtype=np.uint8, count=stride * height).reshape(height, stride)
@@ -83,7 +86,7 @@ def encode_png(samples: Any, width: int, height: int, stride: int, channels: int
     if dpi is not None:
         x, y = (int(v * 10000 + 127) // 254 for v in dpi)  # pixels per metre, rounded as MuPDF does
         out.append(_chunk(b"pHYs", struct.pack(">IIB", x, y, 1)))
-    out += [_chunk(b"IDAT", isal_zlib.compress(raw, level)), _chunk(b"IEND", b"")]
+    out += [_chunk(b"IDAT", zlib_ng.compress(raw, level)), _chunk(b"IEND", b"")]
     return b"".join(out)
 
 

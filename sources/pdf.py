@@ -85,10 +85,11 @@ class PdfSource(Source):
     """Renders PDF pages and reads their text layer."""
 
     name = "pdf"
-    version = "8"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
+    version = "9"  # 2: figure samples; 3: text-layer lines as `ocr`, layer checks and audits; 4: documents;
     # 5: PNGs deflated at level 1 by images.pixmap_png (same pixels, other bytes, so other ids);
     # 6: documents assembled inside the page units that own their sections (same rows, other units);
-    # 7: PNGs deflated by ISA-L at level 2 (same pixels, other bytes, so other ids); 8: audits read sampled lines
+    # 7: PNGs deflated by ISA-L at level 2 (same pixels, other bytes, so other ids); 8: audits read sampled lines;
+    # 9: PNGs deflated by zlib-ng at level 1 (ISA-L's bytes for the same pixels varied between runs)
     item_name = "pages"
 
     def __init__(self, config: PdfConfig = PdfConfig(), ocr: OcrConfig | None = None):

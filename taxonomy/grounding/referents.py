@@ -82,6 +82,8 @@ def clean_text(text: str | None) -> str:
 def columns(text: str) -> int:
     """The width of `text` in columns: a wide character (Chinese, Japanese, Korean) takes two, as in a
     terminal, so `max_chars` allows half as many of them (a line, not a paragraph, in either script)."""
+    if text.isascii():  # every ASCII character is one column; most lines of most corpora are ASCII
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
@@ -121,8 +123,16 @@ def _quotable(text: str, limits: Limits) -> bool:
     token, and no character a reader cannot see or type (controls, private-use glyphs of a broken font)."""
     return (limits.min_chars <= len(text) and columns(text) <= limits.max_chars and bool(_LETTER.search(text))
             and "<|" not in text
-            and not any(unicodedata.category(c) in _UNSEEN for c in text) and "\ufffd" not in text
+            and not _unseen(text) and "\ufffd" not in text
             and not has_pii(text))
+
+
+def _unseen(text: str) -> bool:
+    """Whether `text` has a character of the `_UNSEEN` categories. In ASCII those are the controls, exactly
+    the characters `str.isprintable` refuses (space aside), so an ASCII line needs no per-character lookup."""
+    if text.isascii():
+        return not text.isprintable()
+    return any(unicodedata.category(c) in _UNSEEN for c in text)
 
 
 def _distinct(boxes: Iterable[Box]) -> tuple[Box, ...]:

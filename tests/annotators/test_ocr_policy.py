@@ -10,9 +10,10 @@ import pymupdf
 import pytest
 
 from annotators.ocr.audit import AUDIT_LINES, Auditor, audit_lines, audit_pages
-from annotators.ocr.backend import OcrConfig
+from annotators.ocr.backend import BackendUnavailable, OcrConfig
 from annotators.ocr.cer import cer
 from annotators.ocr.stage import OcrStage
+from annotators.ocr.tesseract import tessdata_dir
 from pipelines.config import Config
 from pipelines.recipes import build_pipeline
 from pipelines.runner import RunOptions, run
@@ -20,6 +21,7 @@ from pipelines.schema import to_table
 from pipelines.shards import read_shards
 from sources.pdf import PdfConfig, PdfSource
 from sources.pdf_layer import text_lines
+from tests.pdfs import text_pdf
 
 AUTO = OcrConfig(policy="auto")
 BODY = ("Harbour water rose in July and the pumps ran all night.\n"
@@ -255,3 +257,24 @@ def test_a_scan_lying_upside_down_or_sideways_is_read_the_right_way_up(tmp_path)
             assert all(0 <= y <= turned.height + 1 for y in line.box[1::2])
             x0, y0, x1, y1 = min(line.box[0::2]), min(line.box[1::2]), max(line.box[0::2]), max(line.box[1::2])
             assert (x1 - x0 > y1 - y0) == (angle == 180)  # a sideways page's lines run down the image
+
+
+def test_audits_load_cjk_packs_only_for_cjk_text_and_preflight_still_checks_them(tmp_path, monkeypatch):
+    """A worker's auditor loads Tesseract's latin packs alone; the CJK packs load when a line with CJK text
+    comes to audit. The driver's preflight loads every pack, so a missing one still stops the run first."""
+    src = PdfSource(PdfConfig(figures=False, text_samples=False), AUTO)
+    src.setup()
+    assert src.auditor.latin is not None and src.auditor._backend is None
+    pdf = text_pdf(tmp_path / "doc.pdf", ["An English page with enough words on it to audit."] * 2)
+    rows = [r for unit in src.plan([str(pdf)]) for r in src.expand(unit)]
+    assert any("ocr_audit" in meta(r) for r in rows) and src.auditor._backend is None
+    assert src.auditor._backend_for("图书馆的开放时间") is src.auditor.backend
+    assert src.auditor._backend is not None and src.auditor._backend_for("plain words") is src.auditor.latin
+
+    only_eng = tmp_path / "tessdata"
+    only_eng.mkdir()
+    (only_eng / "eng.traineddata").symlink_to(tessdata_dir() / "eng.traineddata")
+    monkeypatch.setenv("TESSDATA_PREFIX", str(only_eng))
+    Auditor(AUTO).setup()  # a worker would start: it never asks for the CJK packs up front
+    with pytest.raises(BackendUnavailable, match="chi_sim.*tesseract-ocr-chi-sim"):
+        PdfSource(PdfConfig(), AUTO).preflight()

@@ -11,6 +11,7 @@ from PIL import Image
 from pipelines.config import config_class
 from pipelines.schema import ERROR_COL
 from sources.pdf import PdfConfig, PdfSource, find_pdfs
+from sources.pdf_content import PageContent
 from tests.pdfs import text_pdf
 
 
@@ -119,7 +120,7 @@ def test_an_unknown_image_format_is_refused_naming_the_key():
 
 
 def test_the_page_png_holds_exactly_the_rendered_pixels(tmp_path):
-    """Pages are written by `images.pixmap_png` (ISA-L's deflate, 15x faster than MuPDF's writer): the
+    """Pages are written by `images.pixmap_png` (zlib-ng's deflate, 9x faster than MuPDF's writer): the
     same pixels and dpi as MuPDF's own PNG, only the compressed bytes differ."""
     pdf = text_pdf(tmp_path / "doc.pdf", ["Alpha page speaks of rivers."])
     src = PdfSource(PdfConfig(figures=False, documents=False))
@@ -162,3 +163,29 @@ def test_a_born_digital_page_is_rendered_at_dpi_whatever_its_images(tmp_path):
     (page,) = [r for r in expand_all(src, [pdf]) if r["kind"] == "page"]
     meta = json.loads(page["meta"])
     assert meta["dpi"] == 144 and "scan_dpi" not in meta
+
+
+def test_a_page_is_read_from_one_display_list_as_pymupdfs_own_calls_read_it(tmp_path):
+    """The source interprets a page's content once (`PageContent`) for its render, text layer, image boxes
+    and figure crops: each must be exactly what PyMuPDF's page-level call gives, on a page with an image and
+    an annotation, upright and turned (PyMuPDF reads a turned page's text unrotated)."""
+    doc = pymupdf.open()
+    for rotation in (0, 90, 270):
+        page = doc.new_page()
+        page.insert_text((72, 72), "Body text of the page")
+        page.add_freetext_annot(pymupdf.Rect(72, 100, 300, 140), "Annotation words")
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 40, 30), 0)
+        pix.set_rect(pix.irect, (200, 30, 30))
+        page.insert_image(pymupdf.Rect(72, 200, 200, 300), pixmap=pix)
+        page.set_rotation(rotation)
+    doc = pymupdf.open("pdf", doc.tobytes())
+    for page in doc:
+        content = PageContent(page)
+        own = page.get_textpage(flags=pymupdf.TEXTFLAGS_TEXT)
+        assert page.get_text("dict", textpage=content.textpage()) == page.get_text("dict", textpage=own)
+        assert "Annotation words" in page.get_text("text", textpage=content.textpage())
+        assert content.images == page.get_image_info() and len(content.images) == 1
+        clip = pymupdf.Rect(60, 60, 250, 320)
+        for zoom, box in ((2.0, None), (200 / 72, clip)):
+            mine, theirs = content.pixmap(zoom, box), page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=box)
+            assert (mine.width, mine.height, mine.samples) == (theirs.width, theirs.height, theirs.samples)
