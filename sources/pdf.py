@@ -203,9 +203,8 @@ class PdfSource(Source):
 
         def read_page(n: int) -> tuple[str, np.ndarray, list[tuple[str, Box]]]:
             page = doc.load_page(n)
-            pymupdf.TOOLS.mupdf_warnings(reset=True)
-            content = PageContent(page)
-            pix, zoom, _ = self._render(page, content=content)
+            content = _interpret(page)
+            pix, zoom, _ = self._render(page, content)
             to_px = pixel_mapper(page, zoom)
             textpage = content.textpage()  # one extraction for the text and its lines
             lines = [(line.text, to_px(line.rect)) for line in text_lines(page, textpage)]
@@ -213,11 +212,11 @@ class PdfSource(Source):
 
         return self.auditor.verdict(unit.uri, doc.page_count, has_text, read_page, unit.params.get("state"))
 
-    def _render(self, page: pymupdf.Page, dpi: float | None = None,
-                content: PageContent | None = None) -> tuple[pymupdf.Pixmap, float, bool]:
-        """The page rendered at `dpi` (default: the config's; scaled down to `max_pixels`), its zoom, and
-        whether it was scaled down. `content`: the page's display list, made after MuPDF's warnings were last
-        reset (its interpretation is where a broken content stream shows), to render from."""
+    def _render(self, page: pymupdf.Page, content: PageContent,
+                dpi: float | None = None) -> tuple[pymupdf.Pixmap, float, bool]:
+        """The page rendered from `content` (`_interpret`'s) at `dpi` (default: the config's; scaled down to
+        `max_pixels`), its zoom, and whether it was scaled down. MuPDF's warnings since `_interpret` (a broken
+        content stream while interpreting, a broken image while rendering) fail a strict render."""
         rect = page.rect
         if rect.width < 1 or rect.height < 1:
             raise InputError("PageRenderError", f"page has no area ({rect.width}x{rect.height} pt)")
@@ -226,9 +225,6 @@ class PdfSource(Source):
         downscaled = pixels > self.config.max_pixels
         if downscaled:  # giant pages are rendered smaller, never refused nor allowed to exhaust memory
             zoom *= math.sqrt(self.config.max_pixels / pixels)
-        if content is None:
-            pymupdf.TOOLS.mupdf_warnings(reset=True)
-            content = PageContent(page)
         pix = content.pixmap(zoom)
         problems = pymupdf.TOOLS.mupdf_warnings(reset=True)
         if self.config.strict_render and "error" in problems.lower():
@@ -238,13 +234,12 @@ class PdfSource(Source):
     def _page_samples(self, doc: pymupdf.Document, number: int, uri: str, locator: str, info: dict[str, Any],
                       verdict: Verdict | None = None, known: dict[int, Any] | None = None) -> Iterable[dict[str, Any]]:
         page = doc.load_page(number)
-        pymupdf.TOOLS.mupdf_warnings(reset=True)  # the render's check sees what interpreting the page raised
-        content = PageContent(page)  # the page's content interpreted once: render, text layer, image boxes
+        content = _interpret(page)  # the page's content interpreted once: render, text layer, image boxes
         textpage = content.textpage()
         text = page.get_text("text", textpage=textpage)
         scan = None if text.strip() else scan_dpi(page, content.images)
         finer = scan is not None and scan > self.config.dpi and self.config.scan_max_dpi > self.config.dpi
-        pix, zoom, downscaled = self._render(page, min(scan, self.config.scan_max_dpi) if finer else None, content)
+        pix, zoom, downscaled = self._render(page, content, min(scan, self.config.scan_max_dpi) if finer else None)
         data = _encode(pix, self.config.image_format)
         found = page.get_text("dict", textpage=textpage)  # one extraction: the layer's lines and the figures'
         lines = text_lines(page, textpage, found)
@@ -317,6 +312,13 @@ class PdfSource(Source):
 
 
 SCAN_COVER = 0.9  # an image over at least this share of the page makes it a scan
+
+
+def _interpret(page: pymupdf.Page) -> PageContent:
+    """The page's content interpreted, with MuPDF's warnings reset first, so that `_render`'s strict check
+    sees exactly what this page raised."""
+    pymupdf.TOOLS.mupdf_warnings(reset=True)
+    return PageContent(page)
 
 
 def scan_dpi(page: pymupdf.Page, placed: list[dict[str, Any]] | None = None) -> float | None:

@@ -116,23 +116,25 @@ class Auditor:
         alone and the full set only when a page with CJK text comes to audit (0.25 s a worker, which most
         corpora never need); `every_pack` loads both at once (the driver's preflight: a missing pack stops
         the run before any work)."""
-        name = self.settings.audit_backend or self.settings.backend
         packs = self.settings.languages.split("+")
         latin = [p for p in packs if not p.startswith(CJK_PACKS)]
-        self._backend = None
-        if name == "tesseract" and latin and len(latin) < len(packs):
+        self._backend = self.latin = None
+        if self.name == "tesseract" and latin and len(latin) < len(packs):
             # Each pack Tesseract loads is one more model over every line: eng alone reads a page 30% faster.
-            self.latin = self._load(name, "+".join(latin))
-            if every_pack:
-                self._backend = self._load(name, self.settings.languages)
-        else:
-            self._backend = self._load(name, self.settings.languages)
+            self.latin = self._load(self.name, "+".join(latin))
+        if every_pack or self.latin is None:
+            self._backend = self._load(self.name, self.settings.languages)
+
+    @property
+    def name(self) -> str:
+        """The audit backend's name."""
+        return self.settings.audit_backend or self.settings.backend
 
     @property
     def backend(self) -> OcrBackend:
         """The backend with every pack asked for, loaded on first use."""
         if self._backend is None:
-            self._backend = self._load(self.settings.audit_backend or self.settings.backend, self.settings.languages)
+            self._backend = self._load(self.name, self.settings.languages)
         return self._backend
 
     def _load(self, name: str, languages: str) -> OcrBackend:

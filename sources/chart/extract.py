@@ -128,10 +128,9 @@ def crop(page: pymupdf.Page, bbox: tuple[float, float, float, float], dpi: int =
 
     A rotated page is cropped as it is displayed (the region turned with the page)."""
     if content is None:
-        pix = page.get_pixmap(clip=crop_clip(page, bbox), dpi=dpi, alpha=False)
-    else:
-        pix = content.pixmap(dpi / 72, clip=crop_clip(page, bbox))
-        pix.set_dpi(dpi, dpi)  # as `get_pixmap(dpi=...)` marks it (the PNG's pHYs)
+        content = PageContent(page)
+    pix = content.pixmap(dpi / 72, clip=crop_clip(page, bbox))
+    pix.set_dpi(dpi, dpi)  # as `page.get_pixmap(dpi=...)` marks it (the PNG's pHYs)
     data = images.pixmap_png(pix)
     images.remember_pixmap(data, pix)  # the chain's image stages (filters, dedup) then never decode it
     return data, pix.width, pix.height
