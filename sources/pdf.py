@@ -278,16 +278,22 @@ class PdfSource(Source):
                 "source": self.name, "kind": "text", "uri": uri, "locator": locator,
                 "text": text, "meta": meta_json({**info, "page": number + 1, "stage": self.qualified_name}),
             }
+        crops = None if known is None else known[number].crops  # the unit's documents reuse the crops
         for i, region in enumerate(regions, start=1):
-            yield self._figure_sample(content, region, i, lines if need is None else [], number, uri, locator, info)
+            yield self._figure_sample(content, region, i, lines if need is None else [], number, uri, locator, info,
+                                      crops)
 
     def _figure_sample(self, content: PageContent, region: FigureRegion, i: int, lines: list[LayerLine], number: int,
-                       uri: str, locator: str, info: dict[str, Any]) -> dict[str, Any]:
+                       uri: str, locator: str, info: dict[str, Any],
+                       crops: dict[tuple[float, ...], tuple[bytes, int, int]] | None = None) -> dict[str, Any]:
         """A figure or chart on the page: the region cropped at `figure_dpi`, its caption as `text`, the
         words inside it (tick labels, legend) and its class in `meta`; the text-layer lines inside it as
-        `ocr` when it has any (a raster figure has none, and goes to OCR)."""
+        `ocr` when it has any (a raster figure has none, and goes to OCR). The crop is kept in `crops`, by
+        bbox, when given (the same image in the unit's interleaved documents)."""
         page = content.page
         png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi, content=content)
+        if crops is not None:
+            crops[tuple(region.bbox)] = (png, width, height)
         label, scores = classify_figure(png, region, page, content.images)
         where = f"{locator}/figure={i}"
         meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,

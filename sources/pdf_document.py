@@ -196,6 +196,8 @@ class _Page:
     lines: list[_Line]
     figures: list[FigureRegion] = field(default_factory=list)
     usable: bool = True
+    crops: dict[tuple[float, ...], tuple[bytes, int, int]] = field(default_factory=dict)  # by bbox: the figure
+    # samples' crops (PNG, width, height) at the documents' dpi, which the documents reuse
 
 
 def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
@@ -381,7 +383,7 @@ class Assembler:
             for it in items:
                 if it.figure is not None:
                     self._flush(b, para)
-                    self._figure(b, page, it.figure)
+                    self._figure(b, page, it.figure, self.pages[n].crops.get(tuple(it.figure.bbox)))
                 elif para and (it.line.heading != para[-1].heading or (
                         (it.line.block, it.line.page) != (para[-1].block, para[-1].page)
                         and not _continues(para[-1], it.line))):
@@ -410,8 +412,10 @@ class Assembler:
         b.text(text, heading=para[0].heading)
         para.clear()
 
-    def _figure(self, b: DocumentBuilder, page: pymupdf.Page, f: FigureRegion) -> None:
-        png, width, height = crop(page, f.bbox, dpi=self.figure_dpi)
+    def _figure(self, b: DocumentBuilder, page: pymupdf.Page, f: FigureRegion,
+                made: tuple[bytes, int, int] | None = None) -> None:
+        """The figure's crop (`made` by its figure sample, or cut here) and its caption, in the document."""
+        png, width, height = made or crop(page, f.bbox, dpi=self.figure_dpi)
         b.image(png, {"page": page.number + 1, "bbox": [round(v, 2) for v in f.bbox], "bbox_unit": "pt",
                       "caption": f.caption or None, "caption_source": "pdf_caption" if f.caption else None,
                       "label": f.label or None, "width": width, "height": height, "format": "png"})
