@@ -204,7 +204,20 @@ def phashes(greys: Iterable[np.ndarray]) -> np.ndarray:
     """imagehash's pHash of each grey array (the 16 x 16 lowest frequencies of the DCT of a 64 x 64 area-
     averaged reduction, against their median), packed: one row of 32 bytes per image, one matrix product for all."""
     side = _PHASH_SIDE
-    stack = np.stack([cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA) for g in greys]).astype(np.float64)
+    return phash_bits([cv2.resize(g, (side, side), interpolation=cv2.INTER_AREA) for g in greys])
+
+
+def lanczos_phashes(im: Image.Image, boxes: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
+    """`phashes` of regions (left, top, right, bottom) of a grey Pillow image, each reduced to 64 x 64 by Pillow's
+    Lanczos filter as imagehash does, not by area averaging: a region's hash then moves less when the region
+    shifts by a pixel or two (the crop hashes, `filters.dedup.crops`, compare windows cut a little differently)."""
+    side = _PHASH_SIDE
+    return phash_bits([np.asarray(im.resize((side, side), Image.Resampling.LANCZOS, box=b)) for b in boxes])
+
+
+def phash_bits(squares: list[np.ndarray]) -> np.ndarray:
+    """The packed pHash bits of grey 64 x 64 arrays: their 16 x 16 lowest DCT frequencies against their median."""
+    stack = np.stack(squares).astype(np.float64)
     low = np.round(_LOW_DCT @ stack @ _LOW_DCT.T, 6).reshape(len(stack), -1)
     return np.packbits(low > np.median(low, axis=1, keepdims=True), axis=1)
 

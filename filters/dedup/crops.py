@@ -20,14 +20,16 @@ for two different pictures to meet.
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from pipelines import images
 
 SIDE = 1024  # the grey thumbnail read: the image filter's (`filters.image`'s analysis_side), shared in a scope
 # ...reduced once to this before the 11 hashes (each reads 64 x 64): 11 ms an image instead of 42, and the
-# same distances on 40 planted crops of real manuals (median 16, 80th percentile 30 bits). With area
-# averaging for every reduction (2 ms an image), on 58 pages of three real manuals cut 3-7% a side: copies
-# 10 bits apart at the median, 28 at most; distinct pages 78 at least (Lanczos: 8, 18 and 84).
+# same distances on 40 planted crops of real manuals (median 16, 80th percentile 30 bits). Area averaging for
+# the 64 x 64 reductions looked as good on 58 whole pages (copies 28 bits apart at most), but wide, short
+# pictures (a block of text, 900 x 180) are stretched there, and area averaging stretches them badly: on the
+# peers bench's 70 cropped copies, 14 of them tiles, up to 84 bits apart, against 38 with Lanczos.
 WORK_SIDE = 256
 CUTS = (0.03, 0.05, 0.07)  # per side: the windows cover border cuts of 2-8% at <=1% misalignment
 HASHES = 2 + len(CUTS) ** 2  # content box, whole, windows
@@ -38,9 +40,10 @@ _INK = 40  # grey levels from the border's median that count as content
 def crop_hashes(grey: np.ndarray) -> bytes:
     """The 11 packed 256-bit pHashes of a grey picture (uint8, H x W): content box, whole, windows.
 
-    Each is imagehash's pHash (the 16 x 16 lowest DCT frequencies of a 64 x 64 reduction, against their
-    median) with the reductions done by area averaging and the 11 DCTs in one call: 2 ms an image where
-    Pillow's Lanczos and one imagehash call per window took 10."""
+    Each is imagehash's pHash (the 16 x 16 lowest DCT frequencies of a 64 x 64 reduction by Pillow's Lanczos
+    filter, against their median), the 11 DCTs in one call: 2.3 ms an image. Area averaging for the 64 x 64
+    reductions (0.8 ms) lost cropped copies: on the peers bench's 70 planted `crop5` copies of real manuals,
+    14 fell past `max_crop_distance` (40; 84 bits at most), against none with Lanczos (38 at most)."""
     work = images.shrink(grey, WORK_SIDE)  # 11 hashes from 256 px: 4x cheaper
     h, w = work.shape
     boxes = [content_box(work), (0, 0, w, h)]
@@ -48,7 +51,8 @@ def crop_hashes(grey: np.ndarray) -> bytes:
         for top in CUTS:
             right, bottom = CUTS[-1] + CUTS[0] - left, CUTS[-1] + CUTS[0] - top  # 3/7, 5/5, 7/3
             boxes.append((round(w * left), round(h * top), w - round(w * right), h - round(h * bottom)))
-    return images.phashes(work[t:max(b, t + 1), x:max(r, x + 1)] for x, t, r, b in boxes).tobytes()
+    return images.lanczos_phashes(Image.fromarray(work), [(x, t, max(r, x + 1), max(b, t + 1))
+                                                          for x, t, r, b in boxes]).tobytes()
 
 
 def content_box(grey: np.ndarray) -> tuple[int, int, int, int]:

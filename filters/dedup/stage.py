@@ -33,13 +33,14 @@ class Dedup(GlobalStage):
     """
 
     name = "dedup"
-    # 8: pHash from the full grey image by whole-factor area averaging, crop hashes from a grey copy shrunk by a
+    # 9: crop hashes reduce each window to 64 x 64 by Pillow's Lanczos, not area averaging (cropped copies caught
+    # again); 8: pHash from the full grey image by whole-factor area averaging, crop hashes from a grey copy shrunk by a
     # whole factor then bilinear (images.shrink); 7: crop hashes read the grey copy reduced by area averaging;
     # 6: pixel digest XXH3-128; 5: word 5-grams at 0.8, candidates verified on their shingle hashes, keep rule
     # (dedup.keep); crop hashes (copies with a border cut off), identical pixels need agreeing texts only in
     # `image_text_agreement` kinds; 4: near texts in two languages are not copies; 3: documents (per-image and
     # per-paragraph hashes, boilerplate edits); 2: pixel digest sha256
-    version = "8"
+    version = "9"
     decisions_file = "duplicates.parquet"  # for audit: id, duplicate_of, method, source, and how it was dropped
     reads = ("kind", "image", "width", "height", "text", "ocr_text", "keep", "images", "lang", "quality")
     writes = (SIG_COL,)
