@@ -209,8 +209,9 @@ def phashes(greys: Iterable[np.ndarray]) -> np.ndarray:
 
 def lanczos_phashes(im: Image.Image, boxes: Iterable[tuple[int, int, int, int]]) -> np.ndarray:
     """`phashes` of regions (left, top, right, bottom) of a grey Pillow image, each reduced to 64 x 64 by Pillow's
-    Lanczos filter as imagehash does, not by area averaging: a region's hash then moves less when the region
-    shifts by a pixel or two (the crop hashes, `filters.dedup.crops`, compare windows cut a little differently)."""
+    Lanczos filter as imagehash does. Area averaging (`phashes`) stretches a region shorter than 64 px by repeating
+    rows (OpenCV enlarges like nearest neighbour there), so a wide, short picture (a block of text) cut a little
+    differently hashed far apart; the crop hashes (`filters.dedup.crops`) compare exactly such windows."""
     side = _PHASH_SIDE
     return phash_bits([np.asarray(im.resize((side, side), Image.Resampling.LANCZOS, box=b)) for b in boxes])
 

@@ -196,8 +196,8 @@ class _Page:
     lines: list[_Line]
     figures: list[FigureRegion] = field(default_factory=list)
     usable: bool = True
-    crops: dict[tuple[float, ...], tuple[bytes, int, int]] = field(default_factory=dict)  # by bbox: the figure
-    # samples' crops (PNG, width, height) at the documents' dpi, which the documents reuse
+    # The figure samples' crops (PNG, width, height) at the documents' dpi, by bbox: the documents reuse them.
+    crops: dict[tuple[float, ...], tuple[bytes, int, int]] = field(default_factory=dict)
 
 
 def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:

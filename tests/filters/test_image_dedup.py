@@ -4,12 +4,16 @@ makes a copy (pages) and when it does not (figures). The whole dedup path, witho
 from __future__ import annotations
 
 import io
+import random
 
+import numpy as np
 import pymupdf
 import pytest
 from PIL import Image
 
+from filters.dedup import crops
 from filters.dedup.config import DedupConfig
+from pipelines import images
 from tests.filters.test_dedup import decide, page_row
 
 CUT = (0.06, 0.03, 0.04, 0.07)  # left, top, right, bottom: a hand-made crop, 3-7% a side
@@ -96,10 +100,6 @@ def test_one_picture_under_two_captions_is_two_pairs_unless_figures_are_deduplic
 def test_pruned_crop_verdicts_equal_the_full_distance():
     """The driver decides crop-hash pairs with a bound that skips most window comparisons; it must say
     exactly what the full distance says, for copies a few bits apart and for unrelated pictures."""
-    import numpy as np
-
-    from filters.dedup import crops
-
     rng = np.random.default_rng(7)
     base = rng.integers(0, 256, (200, crops.BYTES), dtype=np.uint8)
     noise = (rng.random(base.shape) < 0.03) * rng.integers(1, 256, base.shape)
@@ -114,15 +114,9 @@ def test_pruned_crop_verdicts_equal_the_full_distance():
 
 def test_text_blocks_cut_a_few_percent_a_side_mostly_stay_within_reach(corpus):
     """A block of text cut 3-7% a side (a tile, a hand-made crop of a screenshot) is mostly still within
-    `max_crop_distance` of its original. Measured on the corpus's 10 blocks at least 60 px on a side, 4 cuts
+    `max_crop_distance` of its original. Measured on the corpus's 10 blocks at least 60 pt on a side, 4 cuts
     each: 31 of 40 with each window reduced to 64 x 64 by Lanczos, 11 of 40 with area averaging (the
     reduction that lost 14 of the peers bench's 70 cropped copies of real manuals)."""
-    import random
-
-    import numpy as np
-
-    from filters.dedup import crops
-    from pipelines import images
 
     def prints(png: bytes) -> np.ndarray:
         return np.frombuffer(crops.crop_hashes(images.view(png).grey(crops.SIDE)), np.uint8)[None]
