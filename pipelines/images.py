@@ -211,9 +211,20 @@ def lanczos_phashes(im: Image.Image, boxes: Iterable[tuple[int, int, int, int]])
     """`phashes` of regions (left, top, right, bottom) of a grey Pillow image, each reduced to 64 x 64 by Pillow's
     Lanczos filter as imagehash does. Area averaging (`phashes`) stretches a region shorter than 64 px by repeating
     rows (OpenCV enlarges like nearest neighbour there), so a wide, short picture (a block of text) cut a little
-    differently hashed far apart; the crop hashes (`filters.dedup.crops`) compare exactly such windows."""
+    differently hashed far apart; the crop hashes (`filters.dedup.crops`) compare exactly such windows.
+
+    Pillow's two passes are made apart: across once per distinct column range (the crop hashes' 11 windows
+    share 5), then down per region: 1.75 ms for the 11 where one resize per region took 2.4 (the same hashes
+    on 298 of 300 real images; the other two differ in the last rounding)."""
     side = _PHASH_SIDE
-    return phash_bits([np.asarray(im.resize((side, side), Image.Resampling.LANCZOS, box=b)) for b in boxes])
+    lanczos = Image.Resampling.LANCZOS
+    across: dict[tuple[int, int], Image.Image] = {}
+    squares = []
+    for left, top, right, bottom in boxes:
+        if (left, right) not in across:
+            across[left, right] = im.resize((side, im.height), lanczos, box=(left, 0, right, im.height))
+        squares.append(np.asarray(across[left, right].resize((side, side), lanczos, box=(0, top, side, bottom))))
+    return phash_bits(squares)
 
 
 def phash_bits(squares: list[np.ndarray]) -> np.ndarray:
