@@ -31,7 +31,7 @@ from pipelines.stage import ConfigError, InputError, InputFile, Source, Unit, fa
 from sources.chart.classify import chart_kind, classify_figure
 from sources.chart.extract import FigureRegion, crop, crop_clip, find_figures
 from sources.pdf_content import PageContent
-from sources.pdf_document import Section, document_rows, page_of, plan_sections, unit_ranges
+from sources.pdf_document import Crops, Section, document_rows, page_of, plan_sections, unit_ranges
 from sources.pdf_layer import LayerLine, check_layer, ocr_rows, pixel_mapper, text_lines, to_pixels
 
 PDF_MAGIC_WINDOW = 1024  # the spec lets junk precede %PDF- within the first 1 KiB
@@ -285,7 +285,7 @@ class PdfSource(Source):
 
     def _figure_sample(self, content: PageContent, region: FigureRegion, i: int, lines: list[LayerLine], number: int,
                        uri: str, locator: str, info: dict[str, Any],
-                       crops: dict[tuple[float, ...], tuple[bytes, int, int]] | None = None) -> dict[str, Any]:
+                       crops: Crops | None = None) -> dict[str, Any]:
         """A figure or chart on the page: the region cropped at `figure_dpi`, its caption as `text`, the
         words inside it (tick labels, legend) and its class in `meta`; the text-layer lines inside it as
         `ocr` when it has any (a raster figure has none, and goes to OCR). The crop is kept in `crops`, by
@@ -293,7 +293,7 @@ class PdfSource(Source):
         page = content.page
         png, width, height = crop(page, region.bbox, dpi=self.config.figure_dpi, content=content)
         if crops is not None:
-            crops[tuple(region.bbox)] = (png, width, height)
+            crops[region.bbox] = (png, width, height)
         label, scores = classify_figure(png, region, page, content.images)
         where = f"{locator}/figure={i}"
         meta = {**info, "page": number + 1, "bbox": [round(v, 2) for v in region.bbox], "origin": region.origin,

@@ -188,6 +188,10 @@ class _Line:
     heading: bool = False
 
 
+# The figure samples' crops (PNG, width, height) at the documents' dpi, by region bbox: the documents reuse them.
+Crops = dict[tuple[float, float, float, float], tuple[bytes, int, int]]
+
+
 @dataclass
 class _Page:
     number: int
@@ -196,8 +200,7 @@ class _Page:
     lines: list[_Line]
     figures: list[FigureRegion] = field(default_factory=list)
     usable: bool = True
-    # The figure samples' crops (PNG, width, height) at the documents' dpi, by bbox: the documents reuse them.
-    crops: dict[tuple[float, ...], tuple[bytes, int, int]] = field(default_factory=dict)
+    crops: Crops = field(default_factory=dict)
 
 
 def read_page(page: pymupdf.Page, figures: bool, max_garbled: float) -> _Page:
@@ -383,7 +386,7 @@ class Assembler:
             for it in items:
                 if it.figure is not None:
                     self._flush(b, para)
-                    self._figure(b, page, it.figure, self.pages[n].crops.get(tuple(it.figure.bbox)))
+                    self._figure(b, page, it.figure, self.pages[n].crops.get(it.figure.bbox))
                 elif para and (it.line.heading != para[-1].heading or (
                         (it.line.block, it.line.page) != (para[-1].block, para[-1].page)
                         and not _continues(para[-1], it.line))):
